@@ -1,0 +1,1 @@
+"""clipmark core: everything that is not the browser."""

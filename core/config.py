@@ -1,0 +1,51 @@
+"""One frozen Settings object, built from the environment (and CLI flags layered on top). No globals."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+DEFAULT_DB = "clipmark.sqlite"
+DEFAULT_MODEL = "ViT-B-32"
+DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+
+
+@dataclass(frozen=True)
+class Settings:
+    db: str = DEFAULT_DB
+    model: str = DEFAULT_MODEL
+    pretrained: str | None = DEFAULT_PRETRAINED
+    model_config: str | None = None
+    device: str | None = None
+    media_dir: Path | None = None
+    batch_size: int = 32
+    num_workers: int | None = None
+    max_pixels: int = 100_000_000
+    user: str = "local"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        pretrained = env.get("CLIPMARK_PRETRAINED", DEFAULT_PRETRAINED)
+        return cls(
+            db=env.get("CLIPMARK_DB", DEFAULT_DB),
+            model=env.get("CLIPMARK_MODEL", DEFAULT_MODEL),
+            pretrained=None if pretrained.lower() in ("", "none", "random") else pretrained,
+            model_config=env.get("CLIPMARK_MODEL_CONFIG") or None,
+            device=env.get("CLIPMARK_DEVICE") or None,
+            media_dir=Path(env["CLIPMARK_MEDIA"]) if env.get("CLIPMARK_MEDIA") else None,
+            user=env.get("CLIPMARK_USER") or env.get("USER") or "local",
+        )
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with every change that is not None applied (CLI flags left unset keep env values)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def resolved_media_dir(self) -> Path:
+        """Where imported bytes without a stable path (zip entries, uploads) are kept."""
+        if self.media_dir is not None:
+            return self.media_dir
+        if "://" not in self.db:
+            return Path(self.db).expanduser().resolve().parent / (Path(self.db).name + ".media")
+        return Path.home() / ".clipmark" / "media"
