@@ -1,0 +1,127 @@
+"""Human decisions: accept, correct, skip, undo; each one an appended event, committed before the
+caller hears back. Also rebuilds a project's live state (core.queue) from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.queue import ProjectState
+from core.store import repo
+from core.store.schema import Event, Image, LabelClass
+
+LABELING_ACTIONS = ("accept", "correct", "import", "review")
+DECISIONS = ("accept", "correct", "skip")
+
+
+def build_state(
+    session: Session, *, project_id: int, model_id: str | None,
+    head_for: Callable[[list[LabelClass]], tuple[np.ndarray, float] | None], strategy: str | None = None,
+) -> ProjectState:
+    classes = repo.classes_of(session, project_id=project_id)
+    if model_id:
+        image_ids, embeddings = repo.load_embeddings(session, project_id=project_id, model_id=model_id)
+    else:
+        image_ids, embeddings = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+    head = head_for(classes) if model_id and len(image_ids) else None
+    embedded = set(image_ids.tolist())
+    all_ids = [i.id for i in repo.images_of(session, project_id=project_id)]
+    state = ProjectState(
+        project_id=project_id, model_id=model_id, label_ids=[c.id for c in classes], image_ids=image_ids,
+        embeddings=embeddings, head=None if head is None else head[0],
+        logit_scale=100.0 if head is None else head[1], labels=np.full(len(image_ids), -1, dtype=np.int64),
+        unembedded=[i for i in all_ids if i not in embedded], labeled_unembedded=set(), skipped={},
+        strategy_override=strategy,
+    )
+    for image_id, current in repo.current_labels(session, project_id=project_id).items():
+        state.set_label(image_id, current.label_id)
+    for order, image_id in enumerate(_skipped(session, project_id=project_id)):
+        if not state.is_labeled(image_id):
+            state.skip(image_id, order)
+    state.refit()
+    return state
+
+
+def _skipped(session: Session, *, project_id: int) -> list[int]:
+    """Images whose latest skip is not undone, in the order of those skips."""
+    events = repo.events_of(session, project_id=project_id)
+    undone = {e.undoes_event_id for e in events if e.action == "undo"}
+    last: dict[int, int] = {}
+    for event in events:
+        if event.action == "skip" and event.id not in undone:
+            last[event.image_id] = event.id
+    return [image_id for image_id, _ in sorted(last.items(), key=lambda kv: kv[1])]
+
+
+def class_id(session: Session, *, project_id: int, label: str) -> int:
+    classes = repo.classes_of(session, project_id=project_id)
+    for c in classes:
+        if c.name == label:
+            return c.id
+    raise NotFound(f"label: '{label}' is not a class of this project (classes: {', '.join(c.name for c in classes)})")
+
+
+def check_image(session: Session, *, project_id: int, image_id: int) -> Image:
+    image = session.get(Image, image_id)
+    if image is None or image.project_id != project_id or image.status != "ok":
+        raise NotFound(f"image_id: no image {image_id} in this project")
+    return image
+
+
+def record_decision(
+    session: Session, *, project_id: int, image_id: int, action: str, label_id: int | None, user_id: int,
+) -> Event:
+    if action not in DECISIONS:
+        raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(DECISIONS)})")
+    check_image(session, project_id=project_id, image_id=image_id)
+    current = repo.current_label(session, image_id=image_id)
+    before = current.label_id if current else None
+    after = before if action == "skip" else label_id
+    if action != "skip" and after is None:
+        raise InvalidInput(f"label: '{action}' needs a label")
+    event = repo.append_event(session, project_id=project_id, image_id=image_id, annotator_id=user_id,
+                              action=action, source="human", label_before_id=before, label_after_id=after)
+    if action != "skip":
+        repo.set_current_label(session, event=event)
+    return event
+
+
+def undo_last(session: Session, *, project_id: int, user_id: int) -> tuple[Event, Event]:
+    """Undo this user's latest decision that is not undone yet. Refused when someone else has
+    changed that image since: undo never undoes another person's work."""
+    events = [e for e in repo.events_of(session, project_id=project_id)]
+    undone = {e.undoes_event_id for e in events if e.action == "undo"}
+    mine = [e for e in events if e.annotator_id == user_id and e.action in DECISIONS and e.id not in undone]
+    if not mine:
+        raise Conflict("undo: you have no decision left to undo in this project")
+    target = mine[-1]
+    later = [e for e in events if e.image_id == target.image_id and e.id > target.id
+             and e.action in LABELING_ACTIONS and e.id not in undone]
+    if later:
+        raise Conflict(f"undo: image {target.image_id} was labeled again since (event {later[-1].id}); "
+                       "undo refused so that nobody else's work is undone")
+    current = repo.current_label(session, image_id=target.image_id)
+    undo = repo.append_event(
+        session, project_id=project_id, image_id=target.image_id, annotator_id=user_id, action="undo",
+        source="human", label_before_id=current.label_id if current else None,
+        label_after_id=target.label_before_id, undoes_event_id=target.id,
+    )
+    restore_current(session, image_id=target.image_id, undone=undone | {target.id})
+    return target, undo
+
+
+def restore_current(session: Session, *, image_id: int, undone: set[int | None]) -> None:
+    """Point current_labels at the latest labeling event of the image that is not undone."""
+    events = session.scalars(select(Event).where(Event.image_id == image_id).order_by(Event.id)).all()
+    alive = [e for e in events if e.action in LABELING_ACTIONS and e.id not in undone]
+    if alive:
+        repo.set_current_label(session, event=alive[-1])
+        return
+    row = repo.current_label(session, image_id=image_id)
+    if row is not None:
+        session.delete(row)
+        session.flush()

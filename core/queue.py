@@ -1,0 +1,134 @@
+"""The live labeling state of one project: cached embeddings, the adapted classifier, the queue.
+
+Everything here is derived from the store (embeddings, text head, current labels, skip events), so
+after a restart the same state, and the same queue order, is rebuilt. The rng is seeded from the
+project and the number of labels for the same reason."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.labeling.adapt import Classifier, fit_classifier
+from core.labeling.strategies import default_strategy, select
+
+QUEUE_DEPTH = 64
+
+
+@dataclass(frozen=True)
+class Ranked:
+    image_id: int
+    score: float
+    strategy: str
+
+
+@dataclass
+class ProjectState:
+    project_id: int
+    model_id: str | None
+    label_ids: list[int]
+    image_ids: np.ndarray              # (N,) embedded images, sorted
+    embeddings: np.ndarray             # (N, D) float32, L2-normalised
+    head: np.ndarray | None            # (K, D) zero-shot text head, None = cold start
+    logit_scale: float
+    labels: np.ndarray                 # (N,) class index or -1
+    unembedded: list[int]              # images with no embedding yet: queued after the ranked ones
+    labeled_unembedded: set[int]
+    skipped: dict[int, int]            # image_id -> order of the skip
+    strategy_override: str | None = None
+    head_key: str | None = None
+    classifier: Classifier | None = None
+    probs: np.ndarray | None = None
+    queue: list[Ranked] = field(default_factory=list)
+    update_seconds: float = 0.0
+    depth: int = QUEUE_DEPTH
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        self.position = {int(i): k for k, i in enumerate(self.image_ids)}
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def refit(self) -> None:
+        """Refit the classifier on every labeled item, rescore all, rebuild the queue."""
+        start = time.perf_counter()
+        labeled = np.flatnonzero(self.labels >= 0)
+        rng = self._rng()
+        if self.embeddings.shape[0]:
+            self.classifier = fit_classifier(
+                self.embeddings[labeled], self.labels[labeled], num_classes=len(self.label_ids),
+                text_head=self.head, logit_scale=self.logit_scale, rng=rng,
+                center=self.embeddings.mean(axis=0),
+            )
+            self.probs = self.classifier.predict_proba(self.embeddings)
+        self._rank(rng)
+        self.update_seconds = time.perf_counter() - start
+
+    def _rng(self) -> np.random.Generator:
+        return np.random.default_rng([self.project_id, int((self.labels >= 0).sum())])
+
+    @property
+    def strategy(self) -> str:
+        if self.strategy_override:
+            return self.strategy_override
+        return default_strategy(num_labeled=int((self.labels >= 0).sum()), num_classes=len(self.label_ids),
+                                has_text_head=self.head is not None)
+
+    def _rank(self, rng: np.random.Generator) -> None:
+        pool = np.flatnonzero(self.labels < 0)
+        pool = pool[[int(self.image_ids[p]) not in self.skipped for p in pool]] if self.skipped else pool
+        ranked: list[Ranked] = []
+        if pool.size and self.probs is not None:
+            strategy = self.strategy
+            chosen = select(strategy, self.probs[pool], self.embeddings[pool], n=min(self.depth, pool.size),
+                            rng=rng)
+            ranked = [Ranked(int(self.image_ids[pool[i]]), float(s), strategy)
+                      for i, s in zip(chosen.indices, chosen.scores, strict=True)]
+        ranked += [Ranked(i, 0.0, "not embedded yet") for i in self.unembedded
+                   if i not in self.labeled_unembedded and i not in self.skipped]
+        ranked += [Ranked(i, 0.0, "skipped earlier") for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
+        self.queue = ranked
+
+    # -- changes -----------------------------------------------------------------------------
+
+    def set_label(self, image_id: int, label_id: int | None) -> None:
+        index = self.label_ids.index(label_id) if label_id in self.label_ids else -1
+        if image_id in self.position:
+            self.labels[self.position[image_id]] = index
+        elif index >= 0:
+            self.labeled_unembedded.add(image_id)
+        else:
+            self.labeled_unembedded.discard(image_id)
+        if index >= 0:
+            self.skipped.pop(image_id, None)
+
+    def skip(self, image_id: int, order: int) -> None:
+        self.skipped[image_id] = order
+
+    def unskip(self, image_id: int) -> None:
+        self.skipped.pop(image_id, None)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def is_labeled(self, image_id: int) -> bool:
+        if image_id in self.position:
+            return bool(self.labels[self.position[image_id]] >= 0)
+        return image_id in self.labeled_unembedded
+
+    def top_k(self, image_id: int, k: int) -> list[tuple[int, float]]:
+        """(label_id, probability) of the current classifier, best first; [] when not scored."""
+        if self.probs is None or image_id not in self.position:
+            return []
+        row = self.probs[self.position[image_id]]
+        order = np.argsort(-row, kind="stable")[:k]
+        return [(self.label_ids[j], float(row[j])) for j in order]
+
+    def next(self, n: int, *, exclude: set[int] = frozenset()) -> list[Ranked]:  # type: ignore[assignment]
+        if n + len(exclude) > self.depth:
+            self.depth = n + len(exclude)
+            self._rank(self._rng())
+        out = [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)]
+        return out[:n]

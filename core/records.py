@@ -1,0 +1,115 @@
+"""One record per image with its label and where that label came from: what every export writes.
+
+Records are streamed from one joined query (images + current label + latest prediction), so an
+export holds one batch of rows at a time, never the whole project."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Select, and_, func, not_, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from core.errors import InvalidInput
+from core.store import repo
+from core.store.schema import CurrentLabel, Image, Prediction, User
+
+INCLUDES = ("all", "human", "model")  # which label sources may supply the label
+STATUSES = ("all", "labeled", "unlabeled")
+
+
+@dataclass(frozen=True)
+class Record:
+    image_id: int
+    path: str
+    file_path: str
+    sha256: str
+    width: int
+    height: int
+    label: str | None
+    source: str | None          # human | import | review | model | None (no label)
+    confidence: float | None    # the model's confidence for model labels
+    annotator: str | None
+    model_id: str | None
+    model_version: str | None
+    timestamp: datetime | None
+
+
+@dataclass(frozen=True)
+class RecordFilter:
+    """`include`: human labels (human/import/review), model pseudo-labels, or both (human first);
+    `min_confidence`: pseudo-labels below it are dropped; `status`: keep labeled, unlabeled or all."""
+
+    include: str = "all"
+    min_confidence: float = 0.0
+    status: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.include not in INCLUDES:
+            raise InvalidInput(f"--include: unknown '{self.include}' (valid: {', '.join(INCLUDES)})")
+        if self.status not in STATUSES:
+            raise InvalidInput(f"--status: unknown '{self.status}' (valid: {', '.join(STATUSES)})")
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise InvalidInput(f"--min-confidence: {self.min_confidence} is not between 0 and 1")
+
+
+def iter_records(
+    session: Session, *, project_id: int, batch: int = 2000, where: RecordFilter | None = None,
+) -> Iterator[Record]:
+    """Records in image id order. With the default filter: the human (or import/review) label when
+    there is one, else the latest prediction, else no label."""
+    where = where or RecordFilter()
+    names = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    run = repo.latest_run(session, project_id=project_id)
+    query = _query(project_id, None if run is None else run.id, where)
+    rows = session.execute(query.execution_options(yield_per=batch))
+    for row in rows:
+        yield _record(row, names, run, where)
+
+
+def count_records(session: Session, *, project_id: int, where: RecordFilter | None = None) -> int:
+    """How many records `iter_records` yields with the same filter."""
+    run = repo.latest_run(session, project_id=project_id)
+    query = _query(project_id, None if run is None else run.id, where or RecordFilter())
+    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
+
+
+def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select:  # type: ignore[type-arg]
+    annotator = aliased(User)
+    query = (
+        select(Image.id, Image.original_path, Image.file_path, Image.sha256, Image.width, Image.height,
+               CurrentLabel.label_id, CurrentLabel.source, CurrentLabel.updated_at, annotator.name,
+               Prediction.label_id, Prediction.confidence, Prediction.created_at)
+        .outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
+        .outerjoin(annotator, annotator.id == CurrentLabel.annotator_id)
+        .outerjoin(Prediction, and_(Prediction.image_id == Image.id, Prediction.run_id == (run_id or -1)))
+        .where(Image.project_id == project_id, Image.status == "ok")
+        .order_by(Image.id)
+    )
+    human = CurrentLabel.image_id.is_not(None)
+    model = and_(Prediction.id.is_not(None), Prediction.confidence >= where.min_confidence)
+    labeled = {"all": or_(human, model), "human": human, "model": model}[where.include]
+    if where.status == "labeled":
+        query = query.where(labeled)
+    elif where.status == "unlabeled":
+        query = query.where(not_(labeled))
+    return query
+
+
+def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # type: ignore[no-untyped-def]
+    (image_id, path, file_path, sha, width, height, human_label, human_source, human_time, annotator,
+     model_label, confidence, model_time) = row
+    base = dict(image_id=image_id, path=path, file_path=file_path or "", sha256=sha or "",
+                width=width or 0, height=height or 0)
+    if human_label is not None and where.include in ("all", "human"):
+        return Record(**base, label=names.get(human_label), source=human_source, confidence=None,
+                      annotator=annotator, model_id=None, model_version=None, timestamp=human_time)
+    usable = model_label is not None and confidence >= where.min_confidence
+    if usable and where.include in ("all", "model"):
+        return Record(**base, label=names.get(model_label), source="model", confidence=float(confidence),
+                      annotator=None, model_id=run.model_id, model_version=run.model_version,
+                      timestamp=model_time)
+    return Record(**base, label=None, source=None, confidence=None, annotator=None, model_id=None,
+                  model_version=None, timestamp=None)

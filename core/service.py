@@ -1,0 +1,353 @@
+"""The use cases, one transaction per user action. The CLI and the web app both call this object;
+it owns the engine and the loaded models (created in main(), never at import time)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from core import annotate, importer, scoring
+from core.config import Settings
+from core.errors import InvalidInput, ModelLoadError, NotFound
+from core.labeling import suspects
+from core.models.base import ImageTextModel, ModelSpec
+from core.queue import ProjectState
+from core.store import repo
+from core.store.db import make_engine, make_sessionmaker
+from core.store.migrate import upgrade
+from core.store.repo import ClassSpec
+from core.store.schema import Image, LabelClass, Project
+
+
+class Service:
+    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.db)
+        if migrate:
+            upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self._models: dict[ModelSpec, ImageTextModel] = {}
+        self._model_lock = threading.Lock()
+        self._states: dict[int, ProjectState] = {}
+        self._state_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- projects ------------------------------------------------------------------------------
+
+    def create_project(self, name: str, *, classes: Sequence[ClassSpec]) -> dict[str, Any]:
+        name = name.strip()
+        if not name:
+            raise InvalidInput("--project: a project needs a non-empty name")
+        try:
+            with self.sessions.begin() as session:
+                if repo.project_by_name(session, name=name) is not None:
+                    raise InvalidInput(f"--project: a project named '{name}' already exists")
+                project = repo.create_project(session, name=name, classes=classes)
+                return {"project": project.name, "id": project.id, "classes": [c.name for c in classes]}
+        except IntegrityError as exc:
+            raise InvalidInput(f"--project: a project named '{name}' already exists") from exc
+
+    def project(self, session: Session, name: str) -> Project:
+        project = repo.project_by_name(session, name=name)
+        if project is None:
+            known = ", ".join(repo.project_names(session)) or "none yet; create one with `clipmark init`"
+            raise NotFound(f"--project: no project named '{name}' (projects: {known})")
+        return project
+
+    def user_id(self, session: Session, name: str | None = None) -> int:
+        return repo.get_or_create_user(session, name=name or self.settings.user).id
+
+    # -- import --------------------------------------------------------------------------------
+
+    def import_images(
+        self, project: str, paths: Sequence[str | Path], *, labels_from: str | None = None,
+        user: str | None = None, progress: bool = True, on_progress: importer.ProgressFn | None = None,
+    ) -> importer.ImportSummary:
+        if not paths:
+            raise InvalidInput("import: give at least one folder, zip file or image file")
+        importer.check_labels_from(labels_from)
+        with self.sessions.begin() as session:
+            request = importer.ImportRequest(
+                project_id=self.project(session, project).id, paths=list(paths),
+                labels_from=labels_from, media_dir=self.settings.resolved_media_dir(),
+                max_pixels=self.settings.max_pixels, user_id=self.user_id(session, user),
+            )
+        try:
+            return importer.run_import(self.sessions, request, progress=progress, on_progress=on_progress)
+        finally:
+            self._forget_state(request.project_id)
+
+    def _forget_state(self, project_id: int) -> None:
+        with self._state_lock:
+            self._states.pop(project_id, None)
+
+    # -- models, embeddings, predictions -------------------------------------------------------
+
+    def model_spec(self, project: Project | None = None) -> ModelSpec:
+        if project is not None and project.model_arch:
+            return ModelSpec(arch=project.model_arch, pretrained=project.model_pretrained,
+                             config=(project.settings or {}).get("model_config"))
+        s = self.settings
+        return ModelSpec(arch=s.model, pretrained=s.pretrained, config=s.model_config)
+
+    def load_model(self, spec: ModelSpec) -> ImageTextModel:
+        from core.models.clip import load_image_text_model
+
+        with self._model_lock:
+            if spec not in self._models:
+                self._models[spec] = load_image_text_model(spec, device=self.settings.device)
+            return self._models[spec]
+
+    def embed(
+        self, project: str, *, spec: ModelSpec | None = None, progress: bool = True,
+        on_progress: scoring.ProgressFn | None = None,
+    ) -> scoring.EmbedSummary:
+        with self.sessions.begin() as session:
+            row = self.project(session, project)
+            spec = spec or self.model_spec()
+            project_id = row.id
+        model = self.load_model(spec)
+        with self.sessions.begin() as session:
+            row = session.get(Project, project_id)
+            row.model_arch, row.model_pretrained = spec.arch, spec.pretrained
+            row.settings = {**(row.settings or {}), "model_config": spec.config, "model_id": model.model_id}
+        try:
+            return scoring.embed_project(
+                self.sessions, model, project_id=project_id, batch_size=self.settings.batch_size,
+                num_workers=self.settings.num_workers, max_pixels=self.settings.max_pixels,
+                progress=progress, on_progress=on_progress,
+            )
+        finally:
+            self._forget_state(project_id)
+
+    def project_model_id(self, session: Session, project: Project) -> str:
+        model_id = (project.settings or {}).get("model_id")
+        if model_id:
+            return model_id
+        embedded = repo.embedded_model_ids(session, project_id=project.id)
+        if not embedded:
+            raise InvalidInput(f"project '{project.name}' has no embeddings yet: run `clipmark embed` first")
+        return embedded[0][0]
+
+    def predict(self, project: str) -> scoring.PredictSummary:
+        """Store pseudo-labels for every embedded image from the current classifier: zero-shot
+        without labels, adapted once people have labeled."""
+        state = self.state(project, refresh=True)
+        if state.model_id is None or state.probs is None:
+            raise InvalidInput(f"project '{project}' has no embeddings yet: run `clipmark embed` first")
+        with self.sessions.begin() as session, state.lock:
+            run = repo.add_prediction_run(
+                session, project_id=state.project_id, model_id=state.model_id,
+                model_version=state.classifier.version if state.classifier else "zero-shot",
+                prompts_hash=state.head_key, label_ids=state.label_ids, image_ids=state.image_ids,
+                probs=state.probs,
+            )
+            return scoring.PredictSummary(run.id, len(state.image_ids), state.model_id, run.model_version,
+                                          state.head_key)
+
+    # -- the labeling loop ---------------------------------------------------------------------
+
+    def state(self, project: str, *, refresh: bool = False) -> ProjectState:
+        """The live state of a project, built from the store on first use (or when asked)."""
+        with self.sessions.begin() as session:
+            row = self.project(session, project)
+            project_id = row.id
+        with self._state_lock:
+            if refresh or project_id not in self._states:
+                self._states[project_id] = self._build_state(project_id)
+            return self._states[project_id]
+
+    def _build_state(self, project_id: int) -> ProjectState:
+        with self.sessions.begin() as session:
+            row = session.get(Project, project_id)
+            embedded = repo.embedded_model_ids(session, project_id=project_id)
+            model_id = (row.settings or {}).get("model_id") or (embedded[0][0] if embedded else None)
+            spec = self.model_spec(row)
+            keys: list[str] = []
+
+            def head_for(classes: list[LabelClass]) -> tuple[np.ndarray, float] | None:
+                try:
+                    head, scale, key = scoring.ensure_text_head(
+                        session, lambda: self.load_model(spec), project_id=project_id, model_id=model_id,
+                        classes=classes)
+                except ModelLoadError:
+                    return None
+                keys.append(key)
+                return head, scale
+
+            state = annotate.build_state(session, project_id=project_id, model_id=model_id, head_for=head_for,
+                                         strategy=(row.settings or {}).get("strategy"))
+            state.head_key = keys[0] if keys else None
+            return state
+
+    def next_items(self, project: str, *, annotator: str | None = None, n: int = 1, k: int = 3) -> list[dict[str, Any]]:
+        if n < 1 or k < 1:
+            raise InvalidInput("n and k: must be at least 1")
+        state = self.state(project)
+        with state.lock:
+            ranked = state.next(n)
+            tops = {r.image_id: state.top_k(r.image_id, k) for r in ranked}
+        with self.sessions.begin() as session:
+            names = {c.id: c.name for c in repo.classes_of(session, project_id=state.project_id)}
+            images = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_(tops)))}
+        return [
+            {"image_id": r.image_id, "path": images[r.image_id].original_path,
+             "file_path": images[r.image_id].file_path,
+             "top": [{"label": names.get(lid), "confidence": p} for lid, p in tops[r.image_id]],
+             "reason": {"strategy": r.strategy, "score": r.score}}
+            for r in ranked
+        ]
+
+    def decide(
+        self, project: str, *, image_id: int, action: str, label: str | None = None, annotator: str | None = None,
+    ) -> dict[str, Any]:
+        """Persist one decision (committed before returning), then refit and re-rank the queue."""
+        return self.decide_many(project, image_ids=[image_id], action=action, label=label, annotator=annotator)[0]
+
+    def decide_many(
+        self, project: str, *, image_ids: Sequence[int], action: str, label: str | None = None,
+        annotator: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The same decision on several images (grid accept-all, search selection): one transaction,
+        committed before returning, then one refit. `accept` without a label takes each proposal."""
+        state = self.state(project)
+        results = []
+        with self.sessions.begin() as session:
+            given = None if label is None else annotate.class_id(session, project_id=state.project_id, label=label)
+            user_id = self.user_id(session, annotator)
+            for image_id in image_ids:
+                label_id = given if given is not None else self._proposal(state, image_id, action)
+                event = annotate.record_decision(session, project_id=state.project_id, image_id=image_id,
+                                                 action=action, label_id=label_id, user_id=user_id)
+                results.append({"event_id": event.id, "image_id": image_id, "action": action,
+                                "label_id": label_id})
+        with state.lock:
+            for result in results:
+                if action == "skip":
+                    state.skip(result["image_id"], result["event_id"])
+                else:
+                    state.set_label(result["image_id"], result["label_id"])
+            state.refit()
+            version = state.classifier.version if state.classifier else None
+        names = self._class_names(state)
+        for result in results:
+            result["label"] = label if label is not None else names.get(result.pop("label_id", None))
+            result.update(model_version=version, update_seconds=state.update_seconds)
+        return results
+
+    def _proposal(self, state: ProjectState, image_id: int, action: str) -> int | None:
+        if action != "accept":
+            return None
+        top = state.top_k(image_id, 1)
+        if not top:
+            raise InvalidInput(f"accept: image {image_id} has no proposal yet; choose a label")
+        return top[0][0]
+
+    def undo(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+        state = self.state(project)
+        with self.sessions.begin() as session:
+            target, undo = annotate.undo_last(session, project_id=state.project_id,
+                                              user_id=self.user_id(session, annotator))
+            current = repo.current_label(session, image_id=target.image_id)
+            restored = current.label_id if current else None
+            result = {"event_id": undo.id, "undid": target.id, "image_id": target.image_id,
+                      "action": target.action}
+        with state.lock:
+            state.unskip(target.image_id)
+            state.set_label(target.image_id, restored)
+            state.refit()
+        result["label"] = self._class_names(state).get(restored)
+        return result
+
+    def suspects(self, project: str, *, limit: int = 100) -> dict[str, Any]:
+        """Human labels the out-of-fold model contradicts, and near-duplicates labeled differently."""
+        state = self.state(project)
+        with state.lock:
+            labeled = np.flatnonzero(state.labels >= 0)
+            emb, labels = state.embeddings[labeled], state.labels[labeled]
+            rng = np.random.default_rng([state.project_id, labeled.size, 7])
+            found, pairs = [], []
+            if labeled.size >= 2:
+                probs = suspects.out_of_fold_probs(emb, labels, num_classes=len(state.label_ids),
+                                                   text_head=state.head, logit_scale=state.logit_scale,
+                                                   rng=rng, center=state.embeddings.mean(axis=0))
+                found = suspects.label_error_suspects(probs, labels)[:limit]
+                pairs = suspects.near_duplicate_conflicts(emb, labels)[:limit]
+            ids, label_ids = state.image_ids[labeled], state.label_ids
+        with self.sessions.begin() as session:
+            names = {c.id: c.name for c in repo.classes_of(session, project_id=state.project_id)}
+            name = lambda j: names.get(label_ids[j])  # noqa: E731
+            return {
+                "suspects": [{"image_id": int(ids[s.index]), "label": name(s.given), "suggested": name(s.predicted),
+                              "p_suggested": s.p_predicted, "p_label": s.p_given, "score": s.score}
+                             for s in found],
+                "near_duplicates": [{"image_ids": [int(ids[i]), int(ids[j])], "labels": [name(labels[i]),
+                                     name(labels[j])], "cosine": c} for i, j, c in pairs],
+            }
+
+    def _class_names(self, state: ProjectState) -> dict[int | None, str]:
+        with self.sessions.begin() as session:
+            classes = repo.classes_of(session, project_id=state.project_id, include_archived=True)
+            return {c.id: c.name for c in classes}
+
+    # -- status and export ---------------------------------------------------------------------
+
+    def status(self, project: str) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            row = self.project(session, project)
+            classes = repo.classes_of(session, project_id=row.id)
+            counts = repo.label_counts(session, project_id=row.id)
+            run = repo.latest_run(session, project_id=row.id)
+            per_class = {c.name: {"human": 0, "import": 0, "review": 0} for c in classes}
+            names = {c.id: c.name for c in classes}
+            for label_id, source, count in counts:
+                if label_id in names:
+                    per_class[names[label_id]][source] = per_class[names[label_id]].get(source, 0) + count
+            return {
+                "project": row.name,
+                "images": repo.image_count(session, project_id=row.id),
+                "failed": [{"file": f, "reason": r} for f, r in repo.failed_images(session, project_id=row.id)],
+                "embedded": dict(repo.embedded_model_ids(session, project_id=row.id)),
+                "labeled": sum(count for _, _, count in counts),
+                "classes": per_class,
+                "latest_prediction": None if run is None else {
+                    "run_id": run.id, "model_id": run.model_id, "model_version": run.model_version,
+                    "prompts_hash": run.prompts_hash, "created_at": run.created_at.isoformat()},
+            }
+
+    def export(self, project: str, *, fmt: str, out: str | Path, **options: Any) -> dict[str, Any]:
+        """Write the project in `fmt` (core.export.FORMATS) to `out`; options: include, min_confidence,
+        status, link, split, seed, leak_threshold, overwrite, progress, on_progress(done, total)."""
+        from core.export import export_project
+
+        with self.sessions.begin() as session:
+            project_id = self.project(session, project).id
+        return export_project(self.sessions, project_id=project_id, fmt=fmt, out=out, **options)
+
+    def export_csv(self, project: str, out: str | Path, **options: Any) -> dict[str, Any]:
+        return self.export(project, fmt="csv", out=out, **options)
+
+    def import_labels(
+        self, project: str, source: str | Path, *, fmt: str, include: str = "human", add_classes: bool = False,
+        replace: bool = False, user: str | None = None,
+    ) -> dict[str, Any]:
+        """Labels made elsewhere (imagefolder, csv, coco, our jsonl) onto the project's images."""
+        from core.export import import_labels
+
+        with self.sessions.begin() as session:
+            project_id = self.project(session, project).id
+            user_id = self.user_id(session, user)
+        try:
+            return import_labels(self.sessions, project_id=project_id, fmt=fmt, source=source, user_id=user_id,
+                                 include=include, add_classes=add_classes, replace=replace)
+        finally:
+            self._forget_state(project_id)

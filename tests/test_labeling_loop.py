@@ -1,0 +1,129 @@
+"""The labeling loop on real CLIP embeddings: queue, decisions, undo, restart, adaptation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from core.config import Settings
+from core.errors import Conflict, InvalidInput, NotFound
+from core.service import Service
+from core.store.schema import Event, PredictionRun
+from tests.helpers import load_npz, project_from_vectors
+
+
+@pytest.fixture()
+def pets(embeddings_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    emb, labels, names, head = load_npz(embeddings_dir / "pets25-val-clip-vitb32.npz")
+    db = str(tmp_path / "loop.sqlite")
+    service = Service(Settings(db=db))
+    ids = project_from_vectors(service, "pets", embeddings=emb, class_names=names, head=head)
+    truth = {i: names[y] for i, y in zip(ids, labels, strict=True)}
+    yield service, truth, db, emb, labels, names, head
+    service.close()
+
+
+def test_decision_is_durable_and_never_comes_back(pets) -> None:  # type: ignore[no-untyped-def]
+    service, truth, db, *_ = pets
+    first = service.next_items("pets", n=3, k=3)
+    assert len(first) == 3 and first[0]["reason"]["strategy"] in ("margin_diverse", "margin")
+    assert all(len(item["top"]) == 3 for item in first)
+    image_id = first[0]["image_id"]
+    result = service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    other = Service(Settings(db=db))  # a second process's view: the event is already committed
+    with other.sessions.begin() as session:
+        assert session.scalar(select(func.count()).select_from(Event)) == 1
+    other.close()
+    assert result["model_version"] in ("zero-shot", "adapted-n1")
+    queued = [item["image_id"] for item in service.next_items("pets", n=60)]
+    assert image_id not in queued
+
+
+def test_accept_takes_the_proposal_and_skip_goes_to_the_back(pets) -> None:  # type: ignore[no-untyped-def]
+    service, *_ = pets
+    item = service.next_items("pets", n=1, k=1)[0]
+    result = service.decide("pets", image_id=item["image_id"], action="accept", annotator="ann")
+    assert result["label"] == item["top"][0]["label"]
+    skipped = service.next_items("pets", n=1)[0]["image_id"]
+    service.decide("pets", image_id=skipped, action="skip", annotator="ann")
+    order = [i["image_id"] for i in service.next_items("pets", n=1000)]
+    assert order[-1] == skipped and len(order) == 497 - 1
+
+
+def test_queue_order_survives_a_restart(pets) -> None:  # type: ignore[no-untyped-def]
+    service, truth, db, *_ = pets
+    for _ in range(5):
+        image_id = service.next_items("pets", n=1)[0]["image_id"]
+        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    service.decide("pets", image_id=service.next_items("pets", n=1)[0]["image_id"], action="skip", annotator="ann")
+    before = [i["image_id"] for i in service.next_items("pets", n=20)]
+    restarted = Service(Settings(db=db))
+    assert [i["image_id"] for i in restarted.next_items("pets", n=20)] == before
+    restarted.close()
+
+
+def test_undo_restores_and_is_per_user(pets) -> None:  # type: ignore[no-untyped-def]
+    service, truth, *_ = pets
+    image_id = service.next_items("pets", n=1)[0]["image_id"]
+    service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    undone = service.undo("pets", annotator="ann")
+    assert undone["image_id"] == image_id and undone["label"] is None
+    assert image_id in [i["image_id"] for i in service.next_items("pets", n=1000)]
+    with pytest.raises(Conflict):
+        service.undo("pets", annotator="ann")
+    service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    other_label = next(n for n in set(truth.values()) if n != truth[image_id])
+    service.decide("pets", image_id=image_id, action="correct", label=other_label, annotator="bob")
+    with pytest.raises(Conflict, match="nobody else's work"):
+        service.undo("pets", annotator="ann")
+    assert service.undo("pets", annotator="bob")["label"] == truth[image_id]
+
+
+def test_bad_decisions_name_the_field(pets) -> None:  # type: ignore[no-untyped-def]
+    service, *_ = pets
+    image_id = service.next_items("pets", n=1)[0]["image_id"]
+    with pytest.raises(NotFound, match="label: 'zebra' is not a class"):
+        service.decide("pets", image_id=image_id, action="correct", label="zebra")
+    with pytest.raises(InvalidInput, match="action: unknown 'approve'"):
+        service.decide("pets", image_id=image_id, action="approve", label=None)
+    with pytest.raises(NotFound, match="image_id"):
+        service.decide("pets", image_id=10**9, action="skip")
+
+
+def test_corrections_improve_the_pseudo_labels(pets) -> None:  # type: ignore[no-untyped-def]
+    service, truth, db, emb, labels, names, head = pets
+    zero = service.predict("pets")
+    assert zero.model_version == "zero-shot"
+    for _ in range(40):
+        image_id = service.next_items("pets", n=1)[0]["image_id"]
+        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    adapted = service.predict("pets")
+    assert adapted.model_version.startswith("adapted-n40") or adapted.model_version == "zero-shot"
+    state = service.state("pets")
+    unlabeled = state.labels < 0
+    truth_idx = np.array([names.index(truth[int(i)]) for i in state.image_ids])
+    zs_probs = (100.0 * emb @ head.T)
+    zs_acc = float((zs_probs.argmax(1)[unlabeled] == truth_idx[unlabeled]).mean())
+    now_acc = float((state.probs.argmax(1)[unlabeled] == truth_idx[unlabeled]).mean())
+    assert now_acc >= zs_acc - 1e-9
+    with service.sessions.begin() as session:
+        versions = list(session.scalars(select(PredictionRun.model_version).order_by(PredictionRun.id)))
+    assert versions[0] == "zero-shot" and versions[-1] == adapted.model_version
+
+
+def test_flipped_labels_are_suspected(pets) -> None:  # type: ignore[no-untyped-def]
+    service, truth, db, emb, labels, names, head = pets
+    ids = sorted(truth)[:120]
+    flipped = set(ids[:4])
+    given = {i: next(n for n in names if n != truth[i]) if i in flipped else truth[i] for i in ids}
+    for label in sorted(set(given.values())):
+        batch = [i for i in ids if given[i] == label]
+        service.decide_many("pets", image_ids=batch, action="correct", label=label, annotator="ann")
+    report = service.suspects("pets")
+    top = {s["image_id"] for s in report["suspects"][:8]}
+    assert len(flipped & top) >= 3
+    first = report["suspects"][0]
+    assert first["label"] != first["suggested"] and first["score"] > 0
