@@ -184,4 +184,20 @@ class CurrentLabel(Base):
     source: Mapped[str] = mapped_column(String(20))
     annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    policy: Mapped[str | None] = mapped_column(String(20))
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Lease(Base):
+    """An item handed to one annotator for a while. One row per (image, slot): slot 0 for every
+    item, slots 1.. for the extra annotators of overlap items. Claims are conditional updates or
+    inserts on this key, so two annotators can never hold the same slot."""
+
+    __tablename__ = "leases"
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
