@@ -23,7 +23,7 @@ system-deps:
 	fi
 
 run: install
-	$(VENV)/bin/clipmark demo --db $(DB)
+	$(VENV)/bin/clipmark demo --db $(DB) --port $(PORT) $(DEMO_ARGS)
 
 test: install system-deps
 	$(PY) -m pytest -q

@@ -279,6 +279,33 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
+    p.add_argument("--db", help="SQLite file or SQLAlchemy URL (env CLIPMARK_DB)")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    _model_args(p)
+    if demo_flag:
+        p.add_argument("--demo", action="store_true",
+                       help="also create the demo project (scikit-image photographs) if it is missing")
+
+
+@command("serve", "start the web app", _serve_args)
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.app import serve
+
+    serve(settings, host=args.host, port=args.port, demo=args.demo)
+    return 0
+
+
+@command("demo", "the web app on a ready demo project (scikit-image photographs, a few classes)",
+         lambda p: _serve_args(p, demo_flag=False))
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.app import serve
+
+    serve(settings, host=args.host, port=args.port, demo=True)
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 

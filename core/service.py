@@ -351,3 +351,288 @@ class Service:
                                  include=include, add_classes=add_classes, replace=replace)
         finally:
             self._forget_state(project_id)
+
+    # -- web app views -------------------------------------------------------------------------
+    # What the web app needs beyond the labeling loop. Each method delegates to one core module
+    # (workspace + jobs, thumbs, browse, dashboard, class_admin); resources are made on first use.
+
+    def workspace(self) -> Any:
+        """The core.workspace.Workspace of this service: jobs, thumbnails, model failures."""
+        from core.workspace import Workspace
+
+        with self._state_lock:
+            if getattr(self, "_workspace", None) is None:
+                self._workspace = Workspace.create(self.settings)
+            return self._workspace
+
+    def project_names(self) -> list[str]:
+        with self.sessions.begin() as session:
+            return repo.project_names(session)
+
+    def project_info(self, project: str) -> dict[str, Any]:
+        """Classes (description, prompts, images labeled with each) and the project's model."""
+        with self.sessions.begin() as session:
+            row = self.project(session, project)
+            spec = self.model_spec(row)
+            counts: dict[int, int] = {}
+            for label_id, _, count in repo.label_counts(session, project_id=row.id):
+                counts[label_id] = counts.get(label_id, 0) + count
+            classes = [{"label": c.name, "description": c.description, "prompts": list(c.prompts or []),
+                        "labels": counts.get(c.id, 0)} for c in repo.classes_of(session, project_id=row.id)]
+            return {"project": row.name, "images": repo.image_count(session, project_id=row.id),
+                    "model": {"arch": spec.arch, "pretrained": spec.pretrained}, "classes": classes}
+
+    def start_import(
+        self, project: str, paths: Sequence[str | Path], *, labels_from: str | None = None,
+        annotator: str | None = None, embed: bool = True, uploaded: bool = False,
+    ) -> dict[str, Any]:
+        """Import in the background, then embed and predict with the project's model."""
+        workspace = self.workspace()
+        if not paths:
+            raise InvalidInput("paths: give at least one folder, zip file or image file")
+        paths = workspace.stage_uploads(paths) if uploaded else list(paths)
+        importer.check_labels_from(labels_from)
+        with self.sessions.begin() as session:
+            self.project(session, project)
+
+        def work(progress: Any) -> dict[str, Any]:
+            progress.stage("import")
+            summary = self.import_images(project, paths, labels_from=labels_from, user=annotator, progress=False,
+                                         on_progress=progress)
+            return {"import": summary.as_dict(), **(self._embed_and_predict(project, progress) if embed else {})}
+
+        return workspace.jobs.submit(kind="import", project=project, work=work)
+
+    def start_embed(self, project: str, *, arch: str | None = None, pretrained: str | None = None) -> dict[str, Any]:
+        """Embed (with this model, remembered for the project) and predict, in the background."""
+        with self.sessions.begin() as session:
+            spec = self.model_spec(self.project(session, project))
+        if arch or pretrained is not None:
+            chosen = None if pretrained is None or pretrained.strip().lower() in ("", "none", "random") else pretrained
+            spec = ModelSpec(arch=(arch or spec.arch).strip(), pretrained=chosen.strip() if chosen else None)
+        return self.workspace().jobs.submit(kind="embed", project=project,
+                                            work=lambda progress: self._embed_and_predict(project, progress, spec))
+
+    def start_predict(self, project: str) -> dict[str, Any]:
+        def work(progress: Any) -> dict[str, Any]:
+            progress.stage("predict")
+            return {"predict": self.predict(project).as_dict()}
+
+        return self.workspace().jobs.submit(kind="predict", project=project, work=work)
+
+    def _embed_and_predict(self, project: str, progress: Any, spec: ModelSpec | None = None) -> dict[str, Any]:
+        if spec is None:
+            with self.sessions.begin() as session:
+                spec = self.model_spec(self.project(session, project))
+        problem = self.model_problem(spec=spec)
+        if problem:
+            progress.note(f"model not loaded, label by hand meanwhile: {problem}")
+            return {"model_error": problem}
+        progress.stage("embed")
+        embedded = self.embed(project, spec=spec, progress=False, on_progress=progress).as_dict()
+        if not embedded["computed"] and not embedded["cached"]:
+            return {"embed": embedded}
+        progress.stage("predict")
+        return {"embed": embedded, "predict": self.predict(project).as_dict()}
+
+    def jobs(self, project: str | None = None) -> list[dict[str, Any]]:
+        return self.workspace().jobs.list(project=project)
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self.workspace().jobs.get(job_id)
+
+    def wait_job(self, job_id: str, *, timeout: float = 600.0) -> dict[str, Any]:
+        return self.workspace().jobs.wait(job_id, timeout=timeout)
+
+    def model_problem(self, project: str | None = None, *, spec: ModelSpec | None = None) -> str | None:
+        """None when the model loads; else why not and how to fix it (failures are remembered)."""
+        if spec is None:
+            with self.sessions.begin() as session:
+                spec = self.model_spec(self.project(session, project) if project else None)
+        workspace = self.workspace()
+        if spec not in workspace.model_errors:
+            try:
+                self.load_model(spec)
+                return None
+            except (ModelLoadError, InvalidInput) as exc:
+                workspace.model_errors[spec] = str(exc)
+        return workspace.model_errors[spec]
+
+    def start_model_check(self, project: str | None = None) -> dict[str, Any]:
+        """Load the model in the background, so the app can say early why it cannot."""
+        def work(progress: Any) -> dict[str, Any]:
+            progress.stage("load model")
+            problem = self.model_problem(project)
+            if problem:
+                progress.note(f"model not loaded, label by hand meanwhile: {problem}")
+            return {"model_error": problem}
+
+        return self.workspace().jobs.submit(kind="model check", project=project or "", work=work)
+
+    def known_model_problem(self, project: str | None = None) -> str | None:
+        """The remembered loading failure of the project's model, without trying to load it."""
+        with self.sessions.begin() as session:
+            spec = self.model_spec(self.project(session, project) if project else None)
+        return self.workspace().model_errors.get(spec)
+
+    def _edit_classes(self, project: str, edit: Any, *, annotator: str | None = None) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            row = self.project(session, project)
+            result = edit(session, row.id, self.user_id(session, annotator))
+            project_id = row.id
+        self._forget_state(project_id)
+        return result
+
+    def class_usage(self, project: str, label: str) -> dict[str, Any]:
+        from core import class_admin
+
+        return self._edit_classes(project, lambda s, pid, _: {"label": label, **class_admin.usage(
+            s, class_id=class_admin.find_class(s, project_id=pid, label=label).id)})
+
+    def add_class(self, project: str, name: str, *, description: str | None = None,
+                  prompts: Sequence[str] | None = None) -> dict[str, Any]:
+        from core import class_admin
+
+        spec = ClassSpec(name, (description or "").strip() or None, class_admin.clean_prompts(prompts))
+        return self._edit_classes(project, lambda s, pid, _: class_admin.add_class(s, project_id=pid, spec=spec))
+
+    def rename_class(self, project: str, label: str, new_name: str) -> dict[str, Any]:
+        from core import class_admin
+
+        return self._edit_classes(project, lambda s, pid, _: class_admin.rename_class(
+            s, project_id=pid, label=label, new_name=new_name))
+
+    def describe_class(self, project: str, label: str, *, description: str | None = None,
+                       prompts: Sequence[str] | None = None) -> dict[str, Any]:
+        from core import class_admin
+
+        return self._edit_classes(project, lambda s, pid, _: class_admin.describe_class(
+            s, project_id=pid, label=label, description=description, prompts=prompts))
+
+    def merge_classes(self, project: str, source: str, target: str, *, annotator: str | None = None) -> dict[str, Any]:
+        from core import class_admin
+
+        return self._edit_classes(project, lambda s, pid, uid: class_admin.merge_classes(
+            s, project_id=pid, source=source, target=target, user_id=uid), annotator=annotator)
+
+    def delete_class(self, project: str, label: str, *, annotator: str | None = None) -> dict[str, Any]:
+        from core import class_admin
+
+        return self._edit_classes(project, lambda s, pid, uid: class_admin.delete_class(
+            s, project_id=pid, label=label, user_id=uid), annotator=annotator)
+
+    def item(self, project: str, image_id: int, *, k: int = 5) -> dict[str, Any]:
+        """One image as the labeling queue shows it: file, top-k of the live classifier, label now."""
+        state = self.state(project)
+        with state.lock:
+            top = state.top_k(image_id, k)
+        with self.sessions.begin() as session:
+            image = annotate.check_image(session, project_id=state.project_id, image_id=image_id)
+            current = repo.current_label(session, image_id=image_id)
+            names = {c.id: c.name for c in repo.classes_of(session, project_id=state.project_id, include_archived=True)}
+            return {"image_id": image.id, "path": image.original_path, "file_path": image.file_path,
+                    "top": [{"label": names.get(lid), "confidence": p} for lid, p in top],
+                    "label": names.get(current.label_id) if current else None}
+
+    def progress(self, project: str) -> dict[str, Any]:
+        """Counts from the live state (no table scan): labeled, images, embedded, skipped."""
+        state = self.state(project)
+        with state.lock:
+            return {"labeled": int((state.labels >= 0).sum()) + len(state.labeled_unembedded),
+                    "images": len(state.image_ids) + len(state.unembedded), "embedded": len(state.image_ids),
+                    "skipped": len(state.skipped), "strategy": state.strategy,
+                    "model_version": state.classifier.version if state.classifier else None}
+
+    def image_files(self, image_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        from core.browse import image_files
+
+        with self.sessions.begin() as session:
+            return image_files(session, image_ids=image_ids)
+
+    def thumbnail(self, image: dict[str, Any], *, size: int) -> Path:
+        """The display copy of an image_files() entry; raises ImageError when it cannot be read."""
+        return self.workspace().thumbs.path(sha256=image["sha256"], file_path=image["file_path"], size=size)
+
+    def prefetch_thumbnails(self, images: Sequence[dict[str, Any]], *, size: int) -> list[Path | None]:
+        """Start making these thumbnails in the background; returns those already made (else None)."""
+        return self.workspace().thumbs.prefetch([(i["sha256"], i["file_path"]) for i in images], size=size)
+
+    def grid(self, project: str, label: str, *, page: int = 0, page_size: int = 48,
+             include_labeled: bool = False) -> dict[str, Any]:
+        """A page of images predicted as `label`, most confident first, near-duplicates together."""
+        from core import browse
+
+        browse.check_page(page, page_size)
+        state = self.state(project)
+        with self.sessions.begin() as session:
+            label_id = annotate.class_id(session, project_id=state.project_id, label=label)
+        with state.lock:
+            if state.probs is None:
+                return {"label": label, "page": 0, "pages": 1, "total": 0, "items": []}
+            rows, confidence = browse.predicted_as(state.probs, state.labels, state.label_ids.index(label_id),
+                                                   include_labeled=include_labeled)
+            found = browse.paginate(rows, confidence, state.embeddings, page=page, page_size=page_size)
+            ids, groups = state.image_ids[found.positions], state.image_ids[found.groups]
+        files = self.image_files(ids.tolist())
+        items = [{**files[int(i)], "image_id": int(i), "confidence": float(c), "group": int(g)}
+                 for i, c, g in zip(ids, found.scores, groups, strict=True)]
+        return {"label": label, "page": found.page, "pages": found.pages, "total": found.total, "items": items}
+
+    def search(self, project: str, text: str, *, limit: int = 48, unlabeled_only: bool = False) -> dict[str, Any]:
+        """Images whose cached embeddings best match `text` (CLIP text-to-image cosine)."""
+        from core import browse
+
+        state = self.state(project)
+        with self.sessions.begin() as session:
+            spec = self.model_spec(session.get(Project, state.project_id))
+        model = self.load_model(spec)
+        if state.model_id != model.model_id:
+            raise InvalidInput(f"text: the images were embedded with {state.model_id or 'no model yet'}, not "
+                               f"{model.model_id}; embed the project with this model to search it")
+        query = browse.query_vector(model.encode_texts, text)
+        with state.lock:
+            rows, scores = browse.search(state.embeddings, state.labels, query, limit=limit,
+                                         unlabeled_only=unlabeled_only)
+            ids, labels = state.image_ids[rows], state.labels[rows]
+            names = [None if j < 0 else state.label_ids[j] for j in labels.tolist()]
+        files, classes = self.image_files(ids.tolist()), self._class_names(state)
+        items = [{**files[int(i)], "image_id": int(i), "score": float(s), "label": classes.get(n)}
+                 for i, s, n in zip(ids, scores, names, strict=True)]
+        return {"text": text, "items": items}
+
+    def dashboard(self, project: str) -> dict[str, Any]:
+        """Counts per class and source, progress, estimated accuracy, efficiency curve, throughput."""
+        from core import dashboard
+
+        state = self.state(project)
+        with state.lock:
+            model_counts: dict[int, int] = {}
+            if state.probs is not None and state.probs.shape[1]:
+                top = np.bincount(state.probs[state.labels < 0].argmax(axis=1), minlength=len(state.label_ids))
+                model_counts = {state.label_ids[j]: int(c) for j, c in enumerate(top)}
+            classifier = state.classifier.report() if state.classifier else None
+        with self.sessions.begin() as session:
+            classes = dashboard.class_counts(session, project_id=state.project_id, model_counts=model_counts)
+            accuracy = dashboard.pseudo_label_accuracy(session, project_id=state.project_id)
+            ordered = dashboard.labels_in_order(session, project_id=state.project_id)
+            people = dashboard.throughput(session, project_id=state.project_id)
+        sources = {s: sum(c[s] for c in classes) for s in ("human", "import", "review", "model")}
+        return {"progress": self.progress(project), "classes": classes, "sources": sources, "accuracy": accuracy,
+                "classifier": classifier, "curve": self._efficiency_curve(state, ordered), "throughput": people}
+
+    def _efficiency_curve(self, state: ProjectState, ordered: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        from core import dashboard
+
+        key = (state.project_id, len(ordered), ordered[-1][0] if ordered else 0)
+        workspace = self.workspace()
+        if key not in workspace.curves:
+            with state.lock:
+                kept = [(state.position[i], state.label_ids.index(lid)) for i, lid in ordered
+                        if i in state.position and lid in state.label_ids]
+                rows = np.array([r for r, _ in kept], dtype=np.int64)
+                labels = np.array([y for _, y in kept], dtype=np.int64)
+                emb, head, scale, k = state.embeddings, state.head, state.logit_scale, len(state.label_ids)
+            workspace.curves[key] = dashboard.efficiency_curve(
+                emb, rows, labels, num_classes=k, text_head=head, logit_scale=scale,
+                rng=np.random.default_rng([state.project_id, rows.size]))
+        return workspace.curves[key]

@@ -1,0 +1,127 @@
+"""Browsing a project: pages of images predicted as one class (most confident first, near-duplicates
+grouped together) and text search by text-to-image cosine on the cached embeddings. Numpy in,
+numpy out; the service adds paths and names."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import InvalidInput
+from core.store.schema import Image
+
+DUPLICATE_COSINE = 0.95
+MAX_PAGE_SIZE = 200
+SEARCH_TEMPLATES = ("{}", "a photo of {}.")
+
+
+@dataclass(frozen=True)
+class Page:
+    positions: np.ndarray     # rows of the project state, in display order
+    scores: np.ndarray        # confidence (grid) or cosine (search) of each row
+    groups: np.ndarray        # near-duplicate group of each row (equal ids = one group)
+    total: int                # rows matching before paging
+    page: int
+    pages: int
+
+
+def image_files(session: Session, *, image_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """image_id -> {path (as imported), file_path (readable copy), sha256} in one query."""
+    rows = session.execute(select(Image.id, Image.original_path, Image.file_path, Image.sha256)
+                           .where(Image.id.in_([int(i) for i in image_ids])))
+    return {int(i): {"path": path, "file_path": file_path or "", "sha256": sha} for i, path, file_path, sha in rows}
+
+
+def check_page(page: int, page_size: int) -> None:
+    if page < 0:
+        raise InvalidInput(f"page: must be 0 or more, got {page}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+
+
+def predicted_as(probs: np.ndarray, labels: np.ndarray, class_index: int, *, include_labeled: bool = False
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose top class is `class_index`, most confident first (ties: lower row first)."""
+    top = probs.argmax(axis=1)
+    mask = top == class_index
+    if not include_labeled:
+        mask &= labels < 0
+    rows = np.flatnonzero(mask)
+    confidence = probs[rows, class_index]
+    order = np.lexsort((rows, -confidence))
+    return rows[order], confidence[order]
+
+
+def group_near_duplicates(embeddings: np.ndarray, *, threshold: float = DUPLICATE_COSINE) -> np.ndarray:
+    """Greedy grouping in the given order: each row joins the first earlier leader it is a
+    near-duplicate of, else leads a new group. Returns one group id per row (the leader's index)."""
+    n = embeddings.shape[0]
+    groups = np.arange(n)
+    if n < 2:
+        return groups
+    sims = embeddings @ embeddings.T
+    leaders: list[int] = []
+    for i in range(n):
+        close = [j for j in leaders if sims[i, j] >= threshold]
+        if close:
+            groups[i] = close[0]
+        else:
+            leaders.append(i)
+    return groups
+
+
+def grouped_order(groups: np.ndarray) -> np.ndarray:
+    """A permutation that puts each group's members right after its leader, leaders in order."""
+    first: dict[int, int] = {}
+    for i, g in enumerate(groups.tolist()):
+        first.setdefault(g, i)
+    return np.array(sorted(range(groups.size), key=lambda i: (first[int(groups[i])], i)), dtype=np.int64)
+
+
+def paginate(rows: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, *, page: int, page_size: int
+             ) -> Page:
+    """One page of `rows` (already ranked), with near-duplicates on the page grouped together."""
+    check_page(page, page_size)
+    pages = max(1, -(-rows.size // page_size))
+    page = min(page, pages - 1)
+    chosen = slice(page * page_size, (page + 1) * page_size)
+    on_page, on_scores = rows[chosen], scores[chosen]
+    groups = group_near_duplicates(embeddings[on_page]) if on_page.size else np.zeros(0, dtype=np.int64)
+    order = grouped_order(groups)
+    return Page(positions=on_page[order], scores=on_scores[order], groups=on_page[groups][order],
+                total=int(rows.size), page=page, pages=pages)
+
+
+def query_vector(encode_texts, text: str) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """The L2-normalised mean of the text's template embeddings (D,)."""
+    text = text.strip()
+    if not text:
+        raise InvalidInput("text: type what the images should show, e.g. 'a dog on a beach'")
+    vectors = np.asarray(encode_texts([t.format(text) for t in SEARCH_TEMPLATES]), dtype=np.float32)
+    mean = vectors.mean(axis=0)
+    return mean / max(float(np.linalg.norm(mean)), 1e-12)
+
+
+def search(embeddings: np.ndarray, labels: np.ndarray, query: np.ndarray, *, limit: int,
+           unlabeled_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rows with the highest cosine to `query`, best first, and their cosines."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    if embeddings.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+    if query.shape != (embeddings.shape[1],):
+        raise InvalidInput(f"text: the model's text vectors have {query.shape[0]} dims, the cached image "
+                           f"embeddings {embeddings.shape[1]}; embed the project with this model first")
+    scores = embeddings @ query
+    rows = np.flatnonzero(labels < 0) if unlabeled_only else np.arange(scores.size)
+    k = min(limit, rows.size)
+    if k == 0:
+        return rows, scores[rows]
+    part = rows[np.argpartition(-scores[rows], k - 1)[:k]] if k < rows.size else rows
+    order = np.lexsort((part, -scores[part]))
+    return part[order], scores[part[order]]

@@ -1,0 +1,128 @@
+"""The Label tab: one large image, the top-k proposals with confidence bars, why it was queued,
+the class picker and the keys (webapp/keys.js). Each decision is committed and the queue re-ranked
+by the service before the next item is rendered; the items after it are prefetched."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from core.errors import ImageError, InvalidInput
+from core.service import Service
+from webapp import render
+from webapp.handlers import TOP_K, user_of
+from webapp.views import Ctx, need_project
+
+DISPLAY_SIZE = 1024
+PREFETCH = 3
+Outputs = tuple[str, str, int | None]
+VERBS = {"accept": "accepted as", "correct": "labeled", "skip": "skipped"}
+
+
+def view(service: Service, project: str, item: dict[str, Any] | None, ahead: list[dict[str, Any]], *,
+         last: str = "") -> Outputs:
+    """(card html, side html, image id shown). The shown image's display copy is made now if needed;
+    the next ones are made in the background and referenced once ready, so the browser has them."""
+    shown = [item] if item else []
+    files = service.image_files([i["image_id"] for i in shown + ahead])
+    url, error = None, None
+    if item is not None:
+        try:
+            url = render.file_url(service.thumbnail(files[item["image_id"]], size=DISPLAY_SIZE))
+        except ImageError as exc:
+            error = exc.reason
+    ready = service.prefetch_thumbnails([files[i["image_id"]] for i in ahead], size=DISPLAY_SIZE)
+    prefetch = [render.file_url(path) for path in ready if path is not None]
+    return (render.card(item, url=url, error=error, prefetch=prefetch),
+            render.side(item, service.progress(project), last=last), item["image_id"] if item else None)
+
+
+def show_next(service: Service, project: str, annotator: str, *, last: str = "") -> Outputs:
+    items = service.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K)
+    return view(service, project, items[0] if items else None, items[1:], last=last)
+
+
+def ui_show(service: Service, project: str | None,
+            request: gr.Request | None = None) -> tuple[str, str, int | None, str]:
+    """The next item of the queue, and the model banner (why pseudo-labels are missing, if they are)."""
+    if not project:
+        return render.card(None, url=None, error=None), "", None, ""
+    problem = service.known_model_problem(project)
+    note = "Model not loaded, so no pseudo-labels yet; label by hand meanwhile (details: click)." if problem else ""
+    return (*show_next(service, project, user_of(service, request)), render.banner(note, details=problem))
+
+
+def decide_and_next(service: Service, project: str | None, current: int | None, action: str, label: str | None,
+                    request: gr.Request | None) -> Outputs:
+    project = need_project(project)
+    if current is None:
+        raise InvalidInput("image: there is no image on screen to decide on; open the Label tab again")
+    user = user_of(service, request)
+    result = service.decide(project, image_id=int(current), action=action, label=label or None, annotator=user)
+    shown = "" if action == "skip" else f" {result['label']}"
+    return show_next(service, project, user, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
+
+
+def ui_accept(service: Service, project: str | None, current: int | None, request: gr.Request | None = None) -> Outputs:
+    return decide_and_next(service, project, current, "accept", None, request)
+
+
+def ui_skip(service: Service, project: str | None, current: int | None, request: gr.Request | None = None) -> Outputs:
+    return decide_and_next(service, project, current, "skip", None, request)
+
+
+def ui_pick(service: Service, project: str | None, current: int | None, label: str,
+            request: gr.Request | None = None) -> Outputs:
+    if not label:
+        raise InvalidInput("label: pick a class")
+    return decide_and_next(service, project, current, "correct", label, request)
+
+
+def ui_undo(service: Service, project: str | None, request: gr.Request | None = None) -> Outputs:
+    """Undo the latest decision and show that image again, so it can be decided anew."""
+    project = need_project(project)
+    user = user_of(service, request)
+    result = service.undo(project, annotator=user)
+    item = {**service.item(project, result["image_id"], k=TOP_K), "reason": {"strategy": "undone", "score": 0.0}}
+    ahead = [i for i in service.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
+             if i["image_id"] != item["image_id"]][:PREFETCH]
+    return view(service, project, item, ahead, last=f"Undid your {result['action']} of #{result['image_id']}")
+
+
+def ui_classes(service: Service, project: str | None) -> str:
+    if not project:
+        return ""
+    return render.class_picker([c["label"] for c in service.project_info(project)["classes"]])
+
+
+# The Label view's events run one at a time, in the order they arrive: a key pressed right after
+# switching tabs must not have its next item overwritten by the tab's (slower) first render.
+SEQUENTIAL: dict[str, Any] = {"concurrency_id": "label-view", "concurrency_limit": 1}
+PICK_JS = "(project, current, label) => [project, current, window.cmPick || '']"
+
+
+def build(ctx: Ctx) -> dict[str, Any]:
+    banner = gr.HTML(elem_id="cm-model-banner")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3):
+            card = gr.HTML(render.card(None, url=None, error=None), elem_id="cm-card")
+        with gr.Column(scale=2, min_width=320):
+            side = gr.HTML(elem_id="cm-side")
+            picker = gr.HTML(elem_id="cm-classes")
+            with gr.Row():
+                accept = gr.Button("Accept (Enter)", variant="primary", elem_id="cm-accept", min_width=90)
+                skip = gr.Button("Skip (S)", elem_id="cm-skip", min_width=70)
+                undo = gr.Button("Undo (Z)", elem_id="cm-undo", min_width=70)
+            pick_label = gr.Textbox(visible="hidden")
+            pick = gr.Button("pick", visible="hidden", elem_id="cm-pick-btn")
+    current = gr.State(None)
+    shown = [card, side, current]
+    common: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden", **SEQUENTIAL}
+    accept.click(ctx.fn(ui_accept), [ctx.project, current], shown, api_name="ui_accept", **common)
+    skip.click(ctx.fn(ui_skip), [ctx.project, current], shown, api_name="ui_skip", **common)
+    undo.click(ctx.fn(ui_undo), [ctx.project], shown, api_name="ui_undo", **common)
+    pick.click(ctx.fn(ui_pick), [ctx.project, current, pick_label], shown, js=PICK_JS, api_name="ui_pick", **common)
+    ctx.refresh_on_classes(ui_classes, [ctx.project], [picker])
+    ctx.refresh_on_project(ui_show, [ctx.project], [*shown, banner], **SEQUENTIAL)
+    return {"show": (ctx.fn(ui_show), [ctx.project], [*shown, banner]), "events": SEQUENTIAL}
