@@ -74,8 +74,11 @@ def percentiles(values: list[float]) -> str:
     return f"{np.percentile(ms, 50):7.1f} {np.percentile(ms, 95):7.1f}"
 
 
-def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture: Path) -> None:
-    service = Service(Settings(db=str(workdir / f"bench-{n}.sqlite"), media_dir=workdir / "media", user="bench"))
+def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture: Path, mode: str) -> None:
+    """mode "background": what `clipmark serve` does (refit after the answer); "sync": refit first."""
+    db = workdir / f"bench-{n}-{mode}.sqlite"
+    service = Service(Settings(db=str(db), media_dir=workdir / "media", user="bench"),
+                      background_refit=mode == "background")
     truth = build_project(service, n=n, picture=picture, rng=np.random.default_rng(n))
     start = time.perf_counter()
     service.state("bench")
@@ -101,8 +104,9 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
         _, _, current = label.ui_pick(service, "bench", current, truth[int(current)])
         totals.append(time.perf_counter() - began)
     rest = [t - d for t, d in zip(totals, decides, strict=True)]
+    service.wait_for_refits(120)
     version = service.state("bench").classifier.version  # type: ignore[union-attr]
-    print(f"{n:>8} {prelabeled + decisions:>6} {percentiles(totals)} {percentiles(decides)} {percentiles(refits)} "
+    print(f"{mode:>10} {n:>8} {prelabeled + decisions:>6} {percentiles(totals)} {percentiles(decides)} {percentiles(refits)} "
           f"{percentiles(rest)} {build_s:8.2f}  {version}", flush=True)
     service.close()
 
@@ -112,18 +116,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--decisions", type=int, default=30)
     parser.add_argument("--prelabeled", type=int, default=0, help="labels made before timing starts")
+    parser.add_argument("--modes", default="background,sync", help="refit modes to compare, side by side")
     args = parser.parse_args(argv)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"decision -> next item ready, ms p50 p95 over {args.decisions} decisions; D={DIM} K={CLASSES}; "
           f"{os.cpu_count()} CPUs, OPENBLAS_NUM_THREADS={threads}")
-    print(f"{'images':>8} {'labels':>6} {'total p50/p95':>15} {'decide p50/p95':>15} {'refit p50/p95':>15} "
+    print(f"{'refit':>10} {'images':>8} {'labels':>6} {'total p50/p95':>15} {'decide p50/p95':>15} {'refit p50/p95':>15} "
           f"{'view p50/p95':>15} {'state s':>8}  model")
     with tempfile.TemporaryDirectory(prefix="clipmark-bench-") as folder:
         workdir = Path(folder)
         picture = workdir / "picture.jpg"
         PILImage.new("RGB", (64, 48), (120, 160, 200)).save(picture)
         for n in (int(s) for s in args.sizes.split(",")):
-            run_size(n, decisions=args.decisions, prelabeled=args.prelabeled, workdir=workdir, picture=picture)
+            for mode in args.modes.split(","):
+                run_size(n, decisions=args.decisions, prelabeled=args.prelabeled, workdir=workdir, picture=picture,
+                         mode=mode)
 
 
 if __name__ == "__main__":

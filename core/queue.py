@@ -13,9 +13,22 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.labeling.adapt import Classifier, fit_classifier
-from core.labeling.strategies import default_strategy, select
+from core.labeling.strategies import (
+    COLD_START_SAMPLE,
+    default_strategy,
+    entropy_scores,
+    least_confidence_scores,
+    margin_scores,
+    select,
+)
 
 QUEUE_DEPTH = 64
+CANDIDATES_PER_SLOT = 32     # the strategy sees the top (this x depth) of the pool by its own score
+MIN_CANDIDATES = 4096
+PREFILTER_SCORES = {
+    "least_confidence": least_confidence_scores, "margin": margin_scores, "entropy": entropy_scores,
+    "margin_diverse": margin_scores, "entropy_diverse": entropy_scores,
+}
 
 
 @dataclass(frozen=True)
@@ -49,25 +62,41 @@ class ProjectState:
 
     def __post_init__(self) -> None:
         self.position = {int(i): k for k, i in enumerate(self.image_ids)}
+        self.center = self.embeddings.mean(axis=0) if self.embeddings.shape[0] else None
+        self.labels_version = 0
 
     # -- learning ----------------------------------------------------------------------------
 
     def refit(self) -> None:
-        """Refit the classifier on every labeled item, rescore all, rebuild the queue."""
+        """Refit the classifier on every labeled item, rescore all, rebuild the queue (in one go)."""
         start = time.perf_counter()
-        labeled = np.flatnonzero(self.labels >= 0)
-        rng = self._rng()
-        if self.embeddings.shape[0]:
-            self.classifier = fit_classifier(
-                self.embeddings[labeled], self.labels[labeled], num_classes=len(self.label_ids),
-                text_head=self.head, logit_scale=self.logit_scale, rng=rng,
-                center=self.embeddings.mean(axis=0),
-            )
-            self.probs = self.classifier.predict_proba(self.embeddings)
-        self._rank(rng)
+        self.install(*self.fit(self.labels.copy()), labels_version=self.labels_version)
         self.update_seconds = time.perf_counter() - start
 
+    def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None]:
+        """The heavy part, safe to run without the lock on a copy of the labels."""
+        if not self.embeddings.shape[0]:
+            return None, None
+        labeled = np.flatnonzero(labels >= 0)
+        classifier = fit_classifier(
+            self.embeddings[labeled], labels[labeled], num_classes=len(self.label_ids), text_head=self.head,
+            logit_scale=self.logit_scale, rng=np.random.default_rng([self.project_id, labeled.size]),
+            center=self.center,
+        )
+        return classifier, classifier.predict_proba(self.embeddings)
+
+    def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int) -> bool:
+        """Swap in a fitted classifier and re-rank; True when it was fitted on the current labels."""
+        self.classifier, self.probs = classifier, probs
+        self.rerank()
+        return labels_version == self.labels_version
+
+    def rerank(self) -> None:
+        """Rebuild the queue from the current probabilities (cheap: no refit)."""
+        self._rank(self._rng())
+
     def _rng(self) -> np.random.Generator:
+        """Seeded by project and label count: the same store gives the same queue after a restart."""
         return np.random.default_rng([self.project_id, int((self.labels >= 0).sum())])
 
     @property
@@ -83,6 +112,7 @@ class ProjectState:
         ranked: list[Ranked] = []
         if pool.size and self.probs is not None:
             strategy = self.strategy
+            pool = self._candidates(pool, strategy, rng)
             chosen = select(strategy, self.probs[pool], self.embeddings[pool], n=min(self.depth, pool.size),
                             rng=rng)
             ranked = [Ranked(int(self.image_ids[pool[i]]), float(s), strategy)
@@ -92,9 +122,26 @@ class ProjectState:
         ranked += [Ranked(i, 0.0, "skipped earlier") for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
         self.queue = ranked
 
+    def _candidates(self, pool: np.ndarray, strategy: str, rng: np.random.Generator) -> np.ndarray:
+        """Cut the pool down before the strategy runs, so a 100k-image project does not copy its
+        embeddings on every click. Uncertainty strategies keep the top of the pool by their own score
+        (they would pick from there anyway; the diverse ones look at 5 x depth); random and cold start
+        get a uniform sample (cold start samples the same way inside)."""
+        limit = max(MIN_CANDIDATES, CANDIDATES_PER_SLOT * self.depth)
+        if strategy == "cold_start":
+            limit = max(limit, COLD_START_SAMPLE)
+        if pool.size <= limit:
+            return pool
+        score = PREFILTER_SCORES.get(strategy)
+        if score is None:
+            return np.sort(rng.choice(pool, size=limit, replace=False))
+        values = score(self.probs[pool])
+        return np.sort(pool[np.argpartition(-values, limit - 1)[:limit]])
+
     # -- changes -----------------------------------------------------------------------------
 
     def set_label(self, image_id: int, label_id: int | None) -> None:
+        self.labels_version += 1
         index = self.label_ids.index(label_id) if label_id in self.label_ids else -1
         if image_id in self.position:
             self.labels[self.position[image_id]] = index
@@ -129,6 +176,6 @@ class ProjectState:
     def next(self, n: int, *, exclude: set[int] = frozenset()) -> list[Ranked]:  # type: ignore[assignment]
         if n + len(exclude) > self.depth:
             self.depth = n + len(exclude)
-            self._rank(self._rng())
+            self.rerank()
         out = [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)]
         return out[:n]

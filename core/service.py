@@ -19,6 +19,7 @@ from core.errors import InvalidInput, ModelLoadError, NotFound
 from core.labeling import suspects
 from core.models.base import ImageTextModel, ModelSpec
 from core.queue import ProjectState
+from core.refit import Refitter
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker
 from core.store.migrate import upgrade
@@ -27,8 +28,11 @@ from core.store.schema import Image, LabelClass, Project
 
 
 class Service:
-    def __init__(self, settings: Settings, *, migrate: bool = True) -> None:
+    def __init__(self, settings: Settings, *, migrate: bool = True, background_refit: bool = False) -> None:
+        """`background_refit`: the web server answers a decision after the commit and a cheap re-rank,
+        and refits on all labels in a worker thread; the CLI (default) refits before returning."""
         self.settings = settings
+        self._refitter = Refitter() if background_refit else None
         self.engine = make_engine(settings.db)
         if migrate:
             upgrade(self.engine)
@@ -39,7 +43,20 @@ class Service:
         self._state_lock = threading.Lock()
 
     def close(self) -> None:
+        if self._refitter is not None:
+            self._refitter.stop()
         self.engine.dispose()
+
+    def _after_change(self, state: ProjectState) -> None:
+        """Called with state.lock held, after the store has the change."""
+        if self._refitter is None:
+            state.refit()
+            return
+        state.rerank()
+        self._refitter.schedule(state)
+
+    def wait_for_refits(self, timeout: float = 60.0) -> bool:
+        return True if self._refitter is None else self._refitter.wait_idle(timeout)
 
     # -- projects ------------------------------------------------------------------------------
 
@@ -210,7 +227,8 @@ class Service:
     def decide(
         self, project: str, *, image_id: int, action: str, label: str | None = None, annotator: str | None = None,
     ) -> dict[str, Any]:
-        """Persist one decision (committed before returning), then refit and re-rank the queue."""
+        """Persist one decision (committed before returning), then re-rank the queue (and refit: before
+        returning, or right after in the background on the web server)."""
         return self.decide_many(project, image_ids=[image_id], action=action, label=label, annotator=annotator)[0]
 
     def decide_many(
@@ -236,7 +254,10 @@ class Service:
                     state.skip(result["image_id"], result["event_id"])
                 else:
                     state.set_label(result["image_id"], result["label_id"])
-            state.refit()
+            if action == "skip":
+                state.rerank()
+            else:
+                self._after_change(state)
             version = state.classifier.version if state.classifier else None
         names = self._class_names(state)
         for result in results:
@@ -264,7 +285,7 @@ class Service:
         with state.lock:
             state.unskip(target.image_id)
             state.set_label(target.image_id, restored)
-            state.refit()
+            self._after_change(state)
         result["label"] = self._class_names(state).get(restored)
         return result
 

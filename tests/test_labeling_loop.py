@@ -127,3 +127,19 @@ def test_flipped_labels_are_suspected(pets) -> None:  # type: ignore[no-untyped-
     assert len(flipped & top) >= 3
     first = report["suspects"][0]
     assert first["label"] != first["suggested"] and first["score"] > 0
+
+
+def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service, truth, db, *_ = pets
+    web = Service(Settings(db=db), background_refit=True)
+    for _ in range(6):
+        image_id = web.next_items("pets", n=1)[0]["image_id"]
+        result = web.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        assert image_id not in [i["image_id"] for i in web.next_items("pets", n=50)]
+    assert web.wait_for_refits(60)
+    assert result["event_id"] > 0
+    fresh = Service(Settings(db=db))  # a synchronous rebuild from the store
+    assert web.state("pets").classifier.version == fresh.state("pets").classifier.version
+    assert [i["image_id"] for i in web.next_items("pets", n=10)] == [i["image_id"] for i in fresh.next_items("pets", n=10)]
+    web.close()
+    fresh.close()

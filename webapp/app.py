@@ -91,7 +91,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo
     """Make the service, (prepare the demo project,) check the model in the background, launch."""
     from core.demo import prepare_demo
 
-    service = Service(settings)
+    service = Service(settings, background_refit=True)
     if demo:
         prepare_demo(service)
     service.start_model_check()
