@@ -306,6 +306,43 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _user_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("verb", choices=["add", "list", "disable"])
+    p.add_argument("name", nargs="?", help="user name (add, disable)")
+    p.add_argument("--role", default="annotator", help="annotator, reviewer or admin (add)")
+    p.add_argument("--db", help="SQLite file or SQLAlchemy URL (env CLIPMARK_DB)")
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) on a terminal, else the first line of standard input."""
+    import getpass
+
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InvalidInput("password: the two entries differ")
+    return first
+
+
+@command("user", "team members: add NAME --role ROLE (password from a prompt or stdin), list, disable NAME",
+         _user_args)
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    service = _service(args, settings)
+    if args.verb == "list":
+        for user in service.list_users():
+            state = "disabled" if user["disabled"] else ("active" if user["password"] else "no password")
+            print(f"{user['name']}\t{user['role']}\t{state}")
+        return 0
+    if not args.name:
+        raise InvalidInput(f"user {args.verb}: give the user's name")
+    if args.verb == "add":
+        _print(service.add_user(args.name, role=args.role, password=_read_password()))
+    else:
+        _print(service.disable_user(args.name))
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 

@@ -80,6 +80,17 @@ def complete(session: Session, *, project_id: int, image_id: int, user_id: int) 
         session.flush()
 
 
+def reopen(session: Session, *, project_id: int, image_id: int, user_id: int) -> None:
+    """Undo: the item is this user's to decide again (their finished slot becomes a live lease)."""
+    lease = holder_slot(session, image_id=image_id, user_id=user_id)
+    if lease is None:
+        claim(session, project_id=project_id, image_id=image_id, user_id=user_id)
+        return
+    lease.done = False
+    lease.expires_at = utcnow() + timedelta(seconds=LEASE_SECONDS)
+    session.flush()
+
+
 def release(session: Session, *, image_id: int, user_id: int) -> None:
     """Skip: give the item back now."""
     session.execute(delete(Lease).where(Lease.image_id == image_id, Lease.user_id == user_id,

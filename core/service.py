@@ -13,18 +13,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from core import annotate, importer, scoring
+from core import annotate, auth, importer, leases, scoring, team
 from core.config import Settings
-from core.errors import InvalidInput, ModelLoadError, NotFound
+from core.errors import Conflict, InvalidInput, ModelLoadError, NotFound, PermissionDenied
 from core.labeling import suspects
 from core.models.base import ImageTextModel, ModelSpec
-from core.queue import ProjectState
+from core.queue import ProjectState, Ranked
 from core.refit import Refitter
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker
 from core.store.migrate import upgrade
 from core.store.repo import ClassSpec
-from core.store.schema import Image, LabelClass, Project
+from core.store.schema import Image, LabelClass, Project, User
 
 
 class Service:
@@ -60,12 +60,13 @@ class Service:
 
     # -- projects ------------------------------------------------------------------------------
 
-    def create_project(self, name: str, *, classes: Sequence[ClassSpec]) -> dict[str, Any]:
+    def create_project(self, name: str, *, classes: Sequence[ClassSpec], actor: str | None = None) -> dict[str, Any]:
         name = name.strip()
         if not name:
             raise InvalidInput("--project: a project needs a non-empty name")
         try:
             with self.sessions.begin() as session:
+                self.actor(session, actor, "manage_projects")
                 if repo.project_by_name(session, name=name) is not None:
                     raise InvalidInput(f"--project: a project named '{name}' already exists")
                 project = repo.create_project(session, name=name, classes=classes)
@@ -80,8 +81,24 @@ class Service:
             raise NotFound(f"--project: no project named '{name}' (projects: {known})")
         return project
 
-    def user_id(self, session: Session, name: str | None = None) -> int:
-        return repo.get_or_create_user(session, name=name or self.settings.user).id
+    def user_id(self, session: Session, name: str | None = None, permission: str = "label") -> int:
+        return self.actor(session, name, permission).id
+
+    def actor(self, session: Session, name: str | None, permission: str) -> User:
+        """The acting user, checked. `None` is the trusted local caller (the CLI, which has the database
+        file anyway): it acts as settings.user. Before any password exists (single-user mode) everyone is
+        an admin; in team mode only known, enabled users act, within their role."""
+        if name is None:
+            return repo.get_or_create_user(session, name=self.settings.user, role="admin")
+        user = repo.user_by_name(session, name=name)
+        if user is None:
+            if repo.team_mode(session):
+                raise PermissionDenied(f"unknown user '{name}': an admin adds users with `clipmark user add`")
+            user = repo.get_or_create_user(session, name=name, role="admin")
+        if user.disabled:
+            raise PermissionDenied(f"user '{name}' is disabled")
+        auth.require(user=name, role=user.role, permission=permission)
+        return user
 
     # -- import --------------------------------------------------------------------------------
 
@@ -96,7 +113,7 @@ class Service:
             request = importer.ImportRequest(
                 project_id=self.project(session, project).id, paths=list(paths),
                 labels_from=labels_from, media_dir=self.settings.resolved_media_dir(),
-                max_pixels=self.settings.max_pixels, user_id=self.user_id(session, user),
+                max_pixels=self.settings.max_pixels, user_id=self.user_id(session, user, "manage_projects"),
             )
         try:
             return importer.run_import(self.sessions, request, progress=progress, on_progress=on_progress)
@@ -194,8 +211,8 @@ class Service:
             def head_for(classes: list[LabelClass]) -> tuple[np.ndarray, float] | None:
                 try:
                     head, scale, key = scoring.ensure_text_head(
-                        session, lambda: self.load_model(spec), project_id=project_id, model_id=model_id,
-                        classes=classes)
+                        session, lambda: self._model_for(spec, model_id), project_id=project_id,
+                        model_id=model_id, classes=classes)
                 except ModelLoadError:
                     return None
                 keys.append(key)
@@ -206,14 +223,29 @@ class Service:
             state.head_key = keys[0] if keys else None
             return state
 
+    def _model_for(self, spec: ModelSpec, model_id: str) -> ImageTextModel:
+        """The model that made `model_id` embeddings; a text head from any other model would not fit them."""
+        if spec.model_id != model_id:
+            raise ModelLoadError(f"the embeddings were made by {model_id}, the configured model is {spec.model_id}: "
+                                 "embed again with the configured model to get a zero-shot head")
+        return self.load_model(spec)
+
     def next_items(self, project: str, *, annotator: str | None = None, n: int = 1, k: int = 3) -> list[dict[str, Any]]:
+        """The next n items for this annotator, each now leased to them: overlap items that still need
+        another (blind) opinion first, then the queue. Nobody else is handed these items meanwhile."""
         if n < 1 or k < 1:
             raise InvalidInput("n and k: must be at least 1")
         state = self.state(project)
-        with state.lock:
-            ranked = state.next(n)
-            tops = {r.image_id: state.top_k(r.image_id, k) for r in ranked}
         with self.sessions.begin() as session:
+            user = self.actor(session, annotator, "label")
+            overlap = self._overlap(session, state.project_id)
+            busy = leases.held_by_others(session, project_id=state.project_id, user_id=user.id)
+            extra = team.open_overlap(session, project_id=state.project_id, user_id=user.id, **overlap)
+            with state.lock:
+                queued = [r for r in state.next(n + 16, exclude=busy)]
+            chosen = self._claim(session, state.project_id, user.id, extra + queued, n, overlap)
+            with state.lock:
+                tops = {r.image_id: state.top_k(r.image_id, k) for r in chosen}
             names = {c.id: c.name for c in repo.classes_of(session, project_id=state.project_id)}
             images = {i.id: i for i in session.scalars(select(Image).where(Image.id.in_(tops)))}
         return [
@@ -221,31 +253,64 @@ class Service:
              "file_path": images[r.image_id].file_path,
              "top": [{"label": names.get(lid), "confidence": p} for lid, p in tops[r.image_id]],
              "reason": {"strategy": r.strategy, "score": r.score}}
-            for r in ranked
+            for r in chosen
         ]
+
+    def _overlap(self, session: Session, project_id: int) -> dict[str, Any]:
+        settings = session.get(Project, project_id).settings or {}
+        return {"share": float(settings.get("overlap", 0.0)), "annotators": int(settings.get("overlap_annotators", 2))}
+
+    def _claim(self, session: Session, project_id: int, user_id: int, candidates: list[Ranked], n: int,
+               overlap: dict[str, Any]) -> list[Ranked]:
+        chosen: list[Ranked] = []
+        for item in candidates:
+            if len(chosen) == n:
+                break
+            slots = leases.overlap_slots(project_id=project_id, image_id=item.image_id, **overlap)
+            if all(c.image_id != item.image_id for c in chosen) and leases.claim(
+                    session, project_id=project_id, image_id=item.image_id, user_id=user_id, slots=slots) is not None:
+                chosen.append(item)
+        return chosen
 
     def decide(
         self, project: str, *, image_id: int, action: str, label: str | None = None, annotator: str | None = None,
     ) -> dict[str, Any]:
         """Persist one decision (committed before returning), then re-rank the queue (and refit: before
-        returning, or right after in the background on the web server)."""
-        return self.decide_many(project, image_ids=[image_id], action=action, label=label, annotator=annotator)[0]
+        returning, or right after in the background on the web server). Conflict when the item is
+        someone else's (their lease, or labeled by them outside overlap)."""
+        return self.decide_many(project, image_ids=[image_id], action=action, label=label, annotator=annotator,
+                                strict=True)[0]
 
     def decide_many(
         self, project: str, *, image_ids: Sequence[int], action: str, label: str | None = None,
-        annotator: str | None = None,
+        annotator: str | None = None, strict: bool = False,
     ) -> list[dict[str, Any]]:
         """The same decision on several images (grid accept-all, search selection): one transaction,
-        committed before returning, then one refit. `accept` without a label takes each proposal."""
+        committed before returning, then one refit. `accept` without a label takes each proposal.
+        Images that are someone else's are left out (strict: Conflict instead)."""
+        if action not in annotate.DECISIONS:
+            raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(annotate.DECISIONS)})")
         state = self.state(project)
         results = []
         with self.sessions.begin() as session:
             given = None if label is None else annotate.class_id(session, project_id=state.project_id, label=label)
             user_id = self.user_id(session, annotator)
+            overlap = self._overlap(session, state.project_id)
             for image_id in image_ids:
+                annotate.check_image(session, project_id=state.project_id, image_id=image_id)
+                if not self._take(session, state.project_id, image_id, user_id, action, overlap):
+                    if strict:
+                        raise Conflict(f"image {image_id} is assigned to someone else (their lease is live, or they "
+                                       "labeled it); your decision was not recorded, take the next item")
+                    continue
                 label_id = given if given is not None else self._proposal(state, image_id, action)
                 event = annotate.record_decision(session, project_id=state.project_id, image_id=image_id,
                                                  action=action, label_id=label_id, user_id=user_id)
+                if action != "skip" and leases.overlap_slots(project_id=state.project_id, image_id=image_id,
+                                                             **overlap) > 1:
+                    team.apply_policy(session, project_id=state.project_id, image_id=image_id)
+                    current = repo.current_label(session, image_id=image_id)
+                    label_id = current.label_id if current else label_id
                 results.append({"event_id": event.id, "image_id": image_id, "action": action,
                                 "label_id": label_id})
         with state.lock:
@@ -265,6 +330,21 @@ class Service:
             result.update(model_version=version, update_seconds=state.update_seconds)
         return results
 
+    def _take(self, session: Session, project_id: int, image_id: int, user_id: int, action: str,
+              overlap: dict[str, Any]) -> bool:
+        """Hold the item for this decision: the user's own lease (or a fresh claim) is completed on a
+        label and given back on a skip. False when it is someone else's."""
+        mine = leases.holder_slot(session, image_id=image_id, user_id=user_id)
+        if mine is None:
+            slots = leases.overlap_slots(project_id=project_id, image_id=image_id, **overlap)
+            if leases.claim(session, project_id=project_id, image_id=image_id, user_id=user_id, slots=slots) is None:
+                return False
+        if action == "skip":
+            leases.release(session, image_id=image_id, user_id=user_id)
+        else:
+            leases.complete(session, project_id=project_id, image_id=image_id, user_id=user_id)
+        return True
+
     def _proposal(self, state: ProjectState, image_id: int, action: str) -> int | None:
         if action != "accept":
             return None
@@ -276,8 +356,9 @@ class Service:
     def undo(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
         state = self.state(project)
         with self.sessions.begin() as session:
-            target, undo = annotate.undo_last(session, project_id=state.project_id,
-                                              user_id=self.user_id(session, annotator))
+            user_id = self.user_id(session, annotator)
+            target, undo = annotate.undo_last(session, project_id=state.project_id, user_id=user_id)
+            leases.reopen(session, project_id=state.project_id, image_id=target.image_id, user_id=user_id)
             current = repo.current_label(session, image_id=target.image_id)
             restored = current.label_id if current else None
             result = {"event_id": undo.id, "undid": target.id, "image_id": target.image_id,
@@ -345,12 +426,14 @@ class Service:
                     "prompts_hash": run.prompts_hash, "created_at": run.created_at.isoformat()},
             }
 
-    def export(self, project: str, *, fmt: str, out: str | Path, **options: Any) -> dict[str, Any]:
+    def export(self, project: str, *, fmt: str, out: str | Path, actor: str | None = None,
+               **options: Any) -> dict[str, Any]:
         """Write the project in `fmt` (core.export.FORMATS) to `out`; options: include, min_confidence,
         status, link, split, seed, leak_threshold, overwrite, progress, on_progress(done, total)."""
         from core.export import export_project
 
         with self.sessions.begin() as session:
+            self.actor(session, actor, "export")
             project_id = self.project(session, project).id
         return export_project(self.sessions, project_id=project_id, fmt=fmt, out=out, **options)
 
@@ -366,7 +449,7 @@ class Service:
 
         with self.sessions.begin() as session:
             project_id = self.project(session, project).id
-            user_id = self.user_id(session, user)
+            user_id = self.user_id(session, user, "manage_projects")
         try:
             return import_labels(self.sessions, project_id=project_id, fmt=fmt, source=source, user_id=user_id,
                                  include=include, add_classes=add_classes, replace=replace)
@@ -499,7 +582,7 @@ class Service:
     def _edit_classes(self, project: str, edit: Any, *, annotator: str | None = None) -> dict[str, Any]:
         with self.sessions.begin() as session:
             row = self.project(session, project)
-            result = edit(session, row.id, self.user_id(session, annotator))
+            result = edit(session, row.id, self.user_id(session, annotator, "manage_projects"))
             project_id = row.id
         self._forget_state(project_id)
         return result
@@ -657,3 +740,122 @@ class Service:
                 emb, rows, labels, num_classes=k, text_head=head, logit_scale=scale,
                 rng=np.random.default_rng([state.project_id, rows.size]))
         return workspace.curves[key]
+
+    # -- team ----------------------------------------------------------------------------------
+
+    def team_mode(self) -> bool:
+        with self.sessions.begin() as session:
+            return repo.team_mode(session)
+
+    def authenticate(self, name: str, password: str) -> bool:
+        with self.sessions.begin() as session:
+            user = repo.user_by_name(session, name=name)
+            return bool(user and not user.disabled and auth.verify_password(user.password_hash, password))
+
+    def add_user(self, name: str, *, role: str, password: str, actor: str | None = None) -> dict[str, Any]:
+        name = name.strip()
+        if not name or len(name) > 100 or any(c.isspace() for c in name):
+            raise InvalidInput("name: 1 to 100 characters, no spaces")
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "manage_users")
+            if repo.user_by_name(session, name=name) is not None and repo.user_by_name(
+                    session, name=name).password_hash is not None:
+                raise InvalidInput(f"name: a user named '{name}' already exists")
+            user = repo.get_or_create_user(session, name=name, role=auth.check_role(role))
+            user.role, user.password_hash, user.disabled = role, auth.hash_password(password), False
+            return {"name": user.name, "role": user.role}
+
+    def list_users(self, *, actor: str | None = None) -> list[dict[str, Any]]:
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "manage_users")
+            return [{"name": u.name, "role": u.role, "disabled": u.disabled, "password": u.password_hash is not None,
+                     "created_at": u.created_at.isoformat()} for u in session.scalars(select(User).order_by(User.name))]
+
+    def disable_user(self, name: str, *, actor: str | None = None) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "manage_users")
+            user = repo.user_by_name(session, name=name)
+            if user is None:
+                raise NotFound(f"name: no user named '{name}'")
+            user.disabled = True
+            released = leases.release_all(session, user_id=user.id)
+            return {"name": name, "disabled": True, "leases_released": released}
+
+    def release_leases(self, annotator: str, project: str | None = None) -> int:
+        """Logout or tab closed: every item this annotator held goes back to the pool now."""
+        with self.sessions.begin() as session:
+            user = repo.user_by_name(session, name=annotator)
+            if user is None:
+                return 0
+            project_id = self.project(session, project).id if project else None
+            return leases.release_all(session, user_id=user.id, project_id=project_id)
+
+    def renew_leases(self, annotator: str) -> int:
+        """Heartbeat while the annotator works: their items stay theirs."""
+        with self.sessions.begin() as session:
+            user = repo.user_by_name(session, name=annotator)
+            return 0 if user is None else leases.renew_all(session, user_id=user.id)
+
+    def set_overlap(self, project: str, *, share: float, annotators: int = 2, actor: str | None = None) -> dict[str, Any]:
+        """Send `share` of the items (0..1) to `annotators` people each, blind to each other."""
+        if not 0.0 <= share <= 1.0:
+            raise InvalidInput(f"overlap: a share between 0 and 1, got {share}")
+        if not 2 <= annotators <= 10:
+            raise InvalidInput(f"annotators: between 2 and 10 people per overlap item, got {annotators}")
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "manage_projects")
+            row = self.project(session, project)
+            row.settings = {**(row.settings or {}), "overlap": share, "overlap_annotators": annotators}
+            return {"project": row.name, "overlap": share, "overlap_annotators": annotators}
+
+    def agreement(self, project: str, *, actor: str | None = None) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "view")
+            return team.agreement(session, project_id=self.project(session, project).id)
+
+    def review_queue(self, project: str, *, actor: str | None = None, limit: int = 100) -> dict[str, Any]:
+        """Overlap conflicts (who said what) and label-error suspects (with who labeled them)."""
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "view")
+            project_id = self.project(session, project).id
+            conflicts = team.conflicts(session, project_id=project_id, limit=limit)
+        found = self.suspects(project, limit=limit)
+        with self.sessions.begin() as session:
+            who = {r.image_id: r.annotator_id for r in repo.current_labels(session, project_id=project_id).values()}
+            names = dict(session.execute(select(User.id, User.name)).all())
+        for item in found["suspects"]:
+            item["annotator"] = names.get(who.get(item["image_id"]))
+        return {"conflicts": conflicts, **found}
+
+    def resolve(self, project: str, *, image_id: int, label: str, reviewer: str | None = None) -> dict[str, Any]:
+        """A reviewer's final word on an item (conflict or suspect): recorded with source 'review'."""
+        state = self.state(project)
+        with self.sessions.begin() as session:
+            user = self.actor(session, reviewer, "review")
+            label_id = annotate.class_id(session, project_id=state.project_id, label=label)
+            annotate.check_image(session, project_id=state.project_id, image_id=image_id)
+            current = repo.current_label(session, image_id=image_id)
+            event = repo.append_event(session, project_id=state.project_id, image_id=image_id, annotator_id=user.id,
+                                      action="review", source="review", label_before_id=current.label_id if current
+                                      else None, label_after_id=label_id)
+            repo.set_current_label(session, event=event)
+            repo.current_label(session, image_id=image_id).policy = "reviewer"
+            event_id = event.id
+        with state.lock:
+            state.set_label(image_id, label_id)
+            self._after_change(state)
+        return {"event_id": event_id, "image_id": image_id, "label": label, "policy": "reviewer"}
+
+    def history(self, project: str, *, user: str | None = None, action: str | None = None,
+                image_id: int | None = None, limit: int = 200, actor: str | None = None) -> list[dict[str, Any]]:
+        with self.sessions.begin() as session:
+            self.actor(session, actor, "view")
+            project_id = self.project(session, project).id
+            user_id = None
+            if user is not None:
+                row = repo.user_by_name(session, name=user)
+                if row is None:
+                    raise NotFound(f"user: no user named '{user}'")
+                user_id = row.id
+            return team.history(session, project_id=project_id, user_id=user_id, action=action, image_id=image_id,
+                                limit=min(max(limit, 1), 5000))

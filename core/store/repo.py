@@ -84,6 +84,11 @@ def user_by_name(session: Session, *, name: str) -> User | None:
     return session.scalar(select(User).where(User.name == name))
 
 
+def team_mode(session: Session) -> bool:
+    """True once any user has a password: from then on only known users act."""
+    return session.scalar(select(User.id).where(User.password_hash.is_not(None)).limit(1)) is not None
+
+
 def get_or_create_user(session: Session, *, name: str, role: str = "annotator") -> User:
     user = user_by_name(session, name=name)
     if user is None:

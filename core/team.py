@@ -1,0 +1,129 @@
+"""Team labeling on top of the event log: who labeled what, the final-label policy, agreement,
+conflicts for review, and the filterable history. Functions take a session and never commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.labeling.agreement import cohen_kappa, confusion, final_label, fleiss_kappa
+from core.leases import overlap_slots
+from core.queue import Ranked
+from core.store import repo
+from core.store.schema import CurrentLabel, Event, Lease, User
+
+VOTES = ("accept", "correct", "review")
+
+
+def votes_by_image(
+    session: Session, *, project_id: int, image_ids: list[int] | None = None,
+) -> dict[int, dict[int, Event]]:
+    """image -> user -> that user's latest labeling event (undone ones left out)."""
+    events = repo.events_of(session, project_id=project_id, image_ids=image_ids)
+    undone = {e.undoes_event_id for e in events if e.action == "undo"}
+    out: dict[int, dict[int, Event]] = defaultdict(dict)
+    for event in events:
+        if event.action in VOTES and event.id not in undone and event.annotator_id is not None:
+            out[event.image_id][event.annotator_id] = event
+    return out
+
+
+def open_overlap(session: Session, *, project_id: int, user_id: int, share: float, annotators: int) -> list[Ranked]:
+    """Overlap items somebody labeled that still need another person's blind opinion (not this user's
+    own), oldest first: they jump the queue so agreement is measured early."""
+    if share <= 0 or annotators < 2:
+        return []
+    rows = session.execute(select(Lease.image_id, Lease.user_id, Lease.done).where(Lease.project_id == project_id))
+    done: dict[int, int] = defaultdict(int)
+    mine: set[int] = set()
+    for image_id, holder, finished in rows:
+        done[image_id] += int(finished)
+        if holder == user_id:
+            mine.add(image_id)
+    return [Ranked(image_id, 0.0, "overlap: another opinion") for image_id in sorted(done)
+            if done[image_id] and image_id not in mine and done[image_id] < overlap_slots(
+                project_id=project_id, image_id=image_id, share=share, annotators=annotators)]
+
+
+def apply_policy(session: Session, *, project_id: int, image_id: int) -> str:
+    """Set the image's current label by the policy reviewer > majority > single; record which."""
+    votes = votes_by_image(session, project_id=project_id, image_ids=[image_id]).get(image_id, {})
+    roles = dict(session.execute(select(User.id, User.role)).all())
+    ordered = sorted(votes.values(), key=lambda e: e.id)
+    label, policy = final_label([("reviewer" if e.action == "review" else roles.get(e.annotator_id, "annotator"),
+                                  e.label_after_id) for e in ordered])
+    row = session.get(CurrentLabel, image_id)
+    if row is None:
+        return policy
+    if label is not None:
+        winner = [e for e in ordered if e.label_after_id == label][-1]
+        repo.set_current_label(session, event=winner)
+    row.policy = policy
+    session.flush()
+    return policy
+
+
+def agreement(session: Session, *, project_id: int) -> dict[str, Any]:
+    classes = repo.classes_of(session, project_id=project_id, include_archived=True)
+    index = {c.id: k for k, c in enumerate(classes)}
+    names = dict(session.execute(select(User.id, User.name)).all())
+    votes = {i: v for i, v in votes_by_image(session, project_id=project_id).items() if len(v) >= 2}
+    people = sorted({u for v in votes.values() for u in v})
+    pairs = []
+    for a, b in combinations(people, 2):
+        both = [(v[a].label_after_id, v[b].label_after_id) for v in votes.values() if a in v and b in v]
+        if not both:
+            continue
+        la = np.array([index[x] for x, _ in both])
+        lb = np.array([index[y] for _, y in both])
+        pairs.append({"annotators": [names[a], names[b]], "items": len(both),
+                      "cohen_kappa": cohen_kappa(la, lb, num_classes=len(classes)),
+                      "confusion": confusion(la, lb, num_classes=len(classes)).tolist()})
+    counts = np.zeros((len(votes), len(classes)), dtype=np.int64)
+    for row, v in enumerate(votes.values()):
+        for event in v.values():
+            counts[row, index[event.label_after_id]] += 1
+    current = repo.current_labels(session, project_id=project_id)
+    per_person = {}
+    for person in people:
+        mine = [(i, v[person].label_after_id) for i, v in votes.items() if person in v and i in current]
+        agree = sum(1 for i, label in mine if current[i].label_id == label)
+        per_person[names[person]] = {"items": len(mine), "agreement_with_final": agree / len(mine) if mine else None}
+    return {"classes": [c.name for c in classes], "overlap_items": len(votes), "pairs": pairs,
+            "fleiss_kappa": fleiss_kappa(counts) if len(votes) else None, "annotators": per_person}
+
+
+def conflicts(session: Session, *, project_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    rows = session.scalars(select(CurrentLabel).where(CurrentLabel.project_id == project_id,
+                                                      CurrentLabel.policy == "conflict").limit(limit)).all()
+    votes = votes_by_image(session, project_id=project_id, image_ids=[r.image_id for r in rows])
+    names = dict(session.execute(select(User.id, User.name)).all())
+    classes = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    return [{"image_id": r.image_id, "votes": [{"annotator": names.get(u), "label": classes.get(e.label_after_id),
+                                               "at": e.created_at.isoformat()} for u, e in votes[r.image_id].items()]}
+            for r in rows]
+
+
+def history(
+    session: Session, *, project_id: int, user_id: int | None = None, action: str | None = None,
+    image_id: int | None = None, limit: int = 200,
+) -> list[dict[str, Any]]:
+    query = select(Event).where(Event.project_id == project_id)
+    if user_id is not None:
+        query = query.where(Event.annotator_id == user_id)
+    if action is not None:
+        query = query.where(Event.action == action)
+    if image_id is not None:
+        query = query.where(Event.image_id == image_id)
+    names = dict(session.execute(select(User.id, User.name)).all())
+    classes = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    return [{"event_id": e.id, "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
+             "action": e.action, "source": e.source, "image_id": e.image_id,
+             "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
+             "undoes": e.undoes_event_id}
+            for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]

@@ -1,0 +1,114 @@
+"""Team labeling in the service layer: roles, logins, leases, overlap, agreement, review, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from core.config import Settings
+from core.errors import Conflict, PermissionDenied
+from core.service import Service
+from tests.helpers import load_npz, project_from_vectors
+
+PASSWORD = "correct horse"
+
+
+@pytest.fixture()
+def team(embeddings_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
+    emb, labels, names, head = load_npz(embeddings_dir / "pets25-val-clip-vitb32.npz")
+    service = Service(Settings(db=str(tmp_path / "team.sqlite")))
+    ids = project_from_vectors(service, "pets", embeddings=emb, class_names=names, head=head)
+    for name, role in (("boss", "admin"), ("rita", "reviewer"), ("ann", "annotator"), ("bob", "annotator")):
+        service.add_user(name, role=role, password=PASSWORD)
+    yield service, {i: names[y] for i, y in zip(ids, labels, strict=True)}
+    service.close()
+
+
+def test_logins_and_unknown_users(team) -> None:  # type: ignore[no-untyped-def]
+    service, _ = team
+    assert service.team_mode()
+    assert service.authenticate("ann", PASSWORD) and not service.authenticate("ann", "wrong password")
+    assert not service.authenticate("nobody", PASSWORD)
+    with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
+        service.next_items("pets", annotator="mallory")
+    service.disable_user("bob", actor="boss")
+    assert not service.authenticate("bob", PASSWORD)
+    with pytest.raises(PermissionDenied, match="disabled"):
+        service.next_items("pets", annotator="bob")
+
+
+def test_roles_are_checked_in_the_service(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    service, truth = team
+    with pytest.raises(PermissionDenied, match="export"):
+        service.export("pets", fmt="csv", out=tmp_path / "x.csv", actor="ann")
+    with pytest.raises(PermissionDenied, match="manage users"):
+        service.add_user("eve", role="admin", password=PASSWORD, actor="ann")
+    image_id = next(iter(truth))
+    with pytest.raises(PermissionDenied, match="review"):
+        service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="ann")
+    with pytest.raises(PermissionDenied, match="manage projects"):
+        service.set_overlap("pets", share=0.5, actor="rita")
+    service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="rita")
+    assert service.export("pets", fmt="csv", out=tmp_path / "x.csv", actor="boss")["counts"]["images"] == 497
+
+
+def test_two_annotators_never_get_the_same_item(team) -> None:  # type: ignore[no-untyped-def]
+    service, truth = team
+    a = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=10)]
+    b = [i["image_id"] for i in service.next_items("pets", annotator="bob", n=10)]
+    assert len(set(a)) == 10 and not set(a) & set(b)
+    with pytest.raises(Conflict, match="assigned to someone else"):
+        service.decide("pets", image_id=a[0], action="correct", label=truth[a[0]], annotator="bob")
+    service.decide("pets", image_id=a[1], action="skip", annotator="ann")  # skip gives it back
+    service.decide("pets", image_id=a[1], action="correct", label=truth[a[1]], annotator="bob")
+    assert service.release_leases("ann", "pets") == 9
+    assert a[0] in [i["image_id"] for i in service.next_items("pets", annotator="bob", n=80)]
+
+
+def test_overlap_agreement_conflicts_and_review(team) -> None:  # type: ignore[no-untyped-def]
+    service, truth = team
+    service.set_overlap("pets", share=1.0, annotators=2, actor="boss")
+    names = sorted(set(truth.values()))
+    first = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=6)]
+    for image_id in first:
+        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    second = [i["image_id"] for i in service.next_items("pets", annotator="bob", n=6)]
+    assert second == sorted(first)  # the overlap items come first, blind second opinions
+    for k, image_id in enumerate(second):
+        label = truth[image_id] if k < 4 else next(n for n in names if n != truth[image_id])
+        service.decide("pets", image_id=image_id, action="correct", label=label, annotator="bob")
+    report = service.agreement("pets", actor="rita")
+    assert report["overlap_items"] == 6 and report["pairs"][0]["items"] == 6
+    assert report["annotators"]["ann"]["items"] == 6
+    assert 0.5 < report["pairs"][0]["cohen_kappa"] < 0.8
+    conflicts = service.review_queue("pets", actor="rita")["conflicts"]
+    assert len(conflicts) == 2 and {v["annotator"] for v in conflicts[0]["votes"]} == {"ann", "bob"}
+    image_id = conflicts[0]["image_id"]
+    service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="rita")
+    assert len(service.review_queue("pets", actor="rita")["conflicts"]) == 1
+    history = service.history("pets", user="rita", actor="boss")
+    assert [h["action"] for h in history] == ["review"] and history[0]["after"] == truth[image_id]
+    assert all(h["annotator"] == "bob" for h in service.history("pets", user="bob", action="correct", actor="ann"))
+
+
+def test_cli_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from core.cli import main
+
+    db = str(tmp_path / "cli.sqlite")
+    monkeypatch.setattr("sys.stdin", io.StringIO("s3cret-password\n"))
+    assert main(["user", "add", "zoe", "--role", "reviewer", "--db", db]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["user", "add", "yan", "--db", db]) == 2
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert main(["user", "add", "x", "--role", "boss", "--db", db]) == 2
+    assert "unknown 'boss' (valid: annotator, reviewer, admin)" in capsys.readouterr().err
+    assert main(["user", "disable", "zoe", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["user", "list", "--db", db]) == 0
+    assert "zoe\treviewer\tdisabled" in capsys.readouterr().out
+    service = Service(Settings(db=db))
+    assert not service.authenticate("zoe", "s3cret-password")
+    service.close()
