@@ -23,6 +23,7 @@ from core.labeling.strategies import (
 )
 
 QUEUE_DEPTH = 64
+SKIPPED = "skipped earlier"
 CANDIDATES_PER_SLOT = 32     # the strategy sees the top (this x depth) of the pool by its own score
 MIN_CANDIDATES = 4096
 PREFILTER_SCORES = {
@@ -119,7 +120,7 @@ class ProjectState:
                       for i, s in zip(chosen.indices, chosen.scores, strict=True)]
         ranked += [Ranked(i, 0.0, "not embedded yet") for i in self.unembedded
                    if i not in self.labeled_unembedded and i not in self.skipped]
-        ranked += [Ranked(i, 0.0, "skipped earlier") for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
+        ranked += [Ranked(i, 0.0, SKIPPED) for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
         self.queue = ranked
 
     def _candidates(self, pool: np.ndarray, strategy: str, rng: np.random.Generator) -> np.ndarray:
@@ -177,5 +178,12 @@ class ProjectState:
         if n + len(exclude) > self.depth:
             self.depth = n + len(exclude)
             self.rerank()
-        out = [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)]
+        out = self._open(exclude)
+        if len(out) < n:  # decisions used up the ranked part before the next refit: rank again now
+            self.rerank()
+            out = self._open(exclude)
         return out[:n]
+
+    def _open(self, exclude: set[int]) -> list[Ranked]:
+        return [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)
+                and (r.image_id not in self.skipped or r.strategy == SKIPPED)]

@@ -52,8 +52,7 @@ class Service:
         if self._refitter is None:
             state.refit()
             return
-        state.rerank()
-        self._refitter.schedule(state)
+        self._refitter.schedule(state)  # meanwhile next() already leaves out what was just decided
 
     def wait_for_refits(self, timeout: float = 60.0) -> bool:
         return True if self._refitter is None else self._refitter.wait_idle(timeout)
@@ -319,7 +318,7 @@ class Service:
                     state.skip(result["image_id"], result["event_id"])
                 else:
                     state.set_label(result["image_id"], result["label_id"])
-            if action == "skip":
+            if action == "skip" and self._refitter is None:
                 state.rerank()
             else:
                 self._after_change(state)
