@@ -102,16 +102,18 @@ def test_imagefolder_split_is_stratified(built: Built, tmp_path: Path) -> None:
 
     report = built.service.export(built.name, fmt="imagefolder", out=tmp_path / "s", split="0.5,0.25,0.25",
                                   seed=3, leak_threshold=None)
-    assert report["counts"]["per_split"] == {"train": 17, "val": 8, "test": 7}
+    assert report["counts"]["per_split"] == _expected_splits(report, (0.5, 0.25, 0.25), ("train", "val", "test"))
     per_class: dict[str, dict[str, int]] = {}
     for split in ("train", "val", "test"):
         dataset = ImageFolder(str(tmp_path / "s" / split))
         for _, index in dataset.samples:
             counts = per_class.setdefault(dataset.classes[index], {})
             counts[split] = counts.get(split, 0) + 1
-    assert per_class["airplane"] == per_class["automobile"] == {"train": 4, "val": 2, "test": 2}
-    assert per_class["cat"] == {"train": 7, "val": 3, "test": 3}
-    assert per_class["ship"] == {"train": 1}
+    assert {name: sum(c.values()) for name, c in per_class.items()} == report["counts"]["per_class"]
+    for name, counts in per_class.items():  # every class is cut by largest remainders on its own
+        expected = _expected_splits({"counts": {"per_class": {name: sum(counts.values())}}}, (0.5, 0.25, 0.25),
+                                    ("train", "val", "test"))
+        assert counts == {k: v for k, v in expected.items() if v}, name
 
 
 def test_yolo_classification_layout(built: Built, tmp_path: Path) -> None:
@@ -130,7 +132,7 @@ def test_yolo_classification_layout(built: Built, tmp_path: Path) -> None:
         assert labeled[_sha(path)] == path.parent.name
         with Image.open(path) as image:
             image.verify()
-    assert report["counts"]["per_split"] == {"train": 25, "val": 7}  # largest remainders per class
+    assert report["counts"]["per_split"] == _expected_splits(report, (0.8, 0.2), ("train", "val"))
 
 
 def test_hf_parquet_has_a_classlabel_and_every_image(built: Built, tmp_path: Path) -> None:
@@ -181,3 +183,18 @@ def _load_dataset(*args: Any, **kwargs: Any) -> Any:
     datasets = pytest.importorskip("datasets")
     datasets.disable_progress_bars()
     return datasets.load_dataset(*args, **kwargs)
+
+
+def _expected_splits(report: dict, fractions: tuple[float, ...], names: tuple[str, ...]) -> dict[str, int]:
+    """Largest remainders within each class, from the exported per-class counts."""
+    import math
+
+    totals = dict.fromkeys(names, 0)
+    for count in report["counts"]["per_class"].values():
+        raw = [f * count for f in fractions]
+        base = [math.floor(r) for r in raw]
+        for i in sorted(range(len(raw)), key=lambda i: -(raw[i] - base[i]))[: count - sum(base)]:
+            base[i] += 1
+        for name, n in zip(names, base, strict=True):
+            totals[name] += n
+    return totals
