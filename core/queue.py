@@ -23,6 +23,7 @@ from core.labeling.strategies import (
 )
 
 QUEUE_DEPTH = 64
+ZERO_SHOT_CACHE_BYTES = 256 * 2**20
 SKIPPED = "skipped earlier"
 CANDIDATES_PER_SLOT = 32     # the strategy sees the top (this x depth) of the pool by its own score
 MIN_CANDIDATES = 4096
@@ -65,6 +66,7 @@ class ProjectState:
         self.position = {int(i): k for k, i in enumerate(self.image_ids)}
         self.center = self.embeddings.mean(axis=0) if self.embeddings.shape[0] else None
         self.labels_version = 0
+        self.zs_logits: np.ndarray | None = None
 
     # -- learning ----------------------------------------------------------------------------
 
@@ -84,7 +86,16 @@ class ProjectState:
             logit_scale=self.logit_scale, rng=np.random.default_rng([self.project_id, labeled.size]),
             center=self.center,
         )
-        return classifier, classifier.predict_proba(self.embeddings)
+        return classifier, classifier.predict_proba(self.embeddings, zero_shot_logits=self._zero_shot_logits(classifier))
+
+    def _zero_shot_logits(self, classifier: Classifier) -> np.ndarray | None:
+        """The zero-shot part of every rescore never changes: computed once per state when it fits
+        in memory comfortably (N x K float32 up to 256 MB), else recomputed each time."""
+        if self.head is None or self.embeddings.shape[0] * len(self.label_ids) * 4 > ZERO_SHOT_CACHE_BYTES:
+            return None
+        if self.zs_logits is None:
+            self.zs_logits = classifier.zero_shot_logits(self.embeddings)
+        return self.zs_logits
 
     def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int) -> bool:
         """Swap in a fitted classifier and re-rank; True when it was fitted on the current labels."""

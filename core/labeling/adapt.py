@@ -183,26 +183,32 @@ def fit_classifier(
     unadapted = Classifier(head, float(logit_scale), num_classes, None, None, version, int(y.size), None, None, None)
     if y.size == 0:
         return unadapted
-    mu = emb.mean(axis=0) if mean is None else mean
+    with _one_blas_thread():
+        return _adapt(unadapted, emb, y, mu=emb.mean(axis=0) if mean is None else mean, rng=rng)
+
+
+def _adapt(unadapted: Classifier, emb: np.ndarray, y: np.ndarray, *, mu: np.ndarray,
+           rng: np.random.Generator) -> Classifier:
+    """Choose the penalty on held-out folds, fit the probe, and gate it (see the module docstring)."""
+    head, k = unadapted.text_head, unadapted.num_classes
     features, basis = _basis(emb - mu)
-    z_full = _zero_shot_logits(emb, head, logit_scale, num_classes)
+    z_full = _zero_shot_logits(emb, head, unadapted.logit_scale, k)
     gaps = top_gap(z_full) if head is not None else np.zeros(y.size, dtype=np.float32)
     active, z0, y_active = _restrict(z_full, y, cold=head is None)
     gate = np.inf if head is None else _gate(gaps, np.argmax(z_full, axis=1) != y)
     if gate == -np.inf:  # zero-shot is right on every label: nothing to correct
         return unadapted
-    with _one_blas_thread():
-        penalty, cv_acc, zs_acc = _choose_penalty(features, y_active, z0, gaps, rng=rng, cold=head is None,
-                                                  trainable=active.size)
-        if penalty is None:
-            return replace(unadapted, cv_accuracy=cv_acc, cv_zero_shot_accuracy=zs_acc)
-        coef = _fit_probe(features, y_active, z0, penalty=penalty, iterations=ITERATIONS,
-                          curvature=_curvature(features), trainable=active.size)
+    penalty, cv_acc, zs_acc = _choose_penalty(features, y_active, z0, gaps, rng=rng, cold=head is None,
+                                              trainable=active.size)
+    if penalty is None:
+        return replace(unadapted, cv_accuracy=cv_acc, cv_zero_shot_accuracy=zs_acc)
+    coef = _fit_probe(features, y_active, z0, penalty=penalty, iterations=ITERATIONS,
+                      curvature=_curvature(features), trainable=active.size)
     delta = np.ascontiguousarray(basis @ coef[:, : active.size], dtype=np.float32)
-    if 2 * active.size > num_classes:  # mostly active: a full D x K matmul beats column gathers
-        full = np.zeros((emb.shape[1], num_classes), dtype=np.float32)
+    if 2 * active.size > k:  # mostly active: a full D x K matmul beats column gathers
+        full = np.zeros((emb.shape[1], k), dtype=np.float32)
         full[:, active] = delta
-        active, delta = np.arange(num_classes), full
+        active, delta = np.arange(k), full
     return replace(unadapted, weights=delta, offset=-(mu @ delta).astype(np.float32), classes=active, gate=gate,
                    version=f"adapted-n{y.size}", penalty=penalty, cv_accuracy=cv_acc, cv_zero_shot_accuracy=zs_acc)
 
@@ -210,7 +216,7 @@ def fit_classifier(
 @contextmanager
 def _one_blas_thread() -> Iterator[None]:
     """Run the fit's small matmuls on one OpenBLAS thread: waking a second thread for each costs more
-    than it saves (5x slower fits measured on 2 cores). numpy's bundled OpenBLAS can limit the calling
+    than it saves (fits measured 5x slower with 2 threads on 2 cores). numpy's bundled OpenBLAS can limit the calling
     thread only; elsewhere (other BLAS builds) this does nothing."""
     setter = _local_thread_setter()
     if setter is None:

@@ -130,8 +130,9 @@ def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     centers = [points[first]]
     dist = np.maximum(1.0 - points @ points[first], 0.0)
     for _ in range(1, k):
-        total = dist.sum()
-        nxt = int(rng.choice(points.shape[0], p=dist / total)) if total > 0 else int(rng.integers(points.shape[0]))
+        weights = dist.astype(np.float64)
+        total = weights.sum()
+        nxt = int(rng.choice(points.shape[0], p=weights / total)) if total > 0 else int(rng.integers(points.shape[0]))
         centers.append(points[nxt])
         dist = np.minimum(dist, np.maximum(1.0 - points @ points[nxt], 0.0))
     c = np.stack(centers)

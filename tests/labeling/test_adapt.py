@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInput
-from core.labeling.adapt import Classifier, fit_classifier, top_gap
+from core.labeling.adapt import Classifier, _local_thread_setter, _one_blas_thread, fit_classifier, top_gap
 from core.labeling.strategies import select
 
 
@@ -224,3 +224,13 @@ def test_flowers_cold_start_beats_chance(embeddings_dir: Path) -> None:
     probs = clf.predict_proba(emb[rest])
     _assert_valid(probs, rest.size, k)
     assert (np.argmax(probs, axis=1) == y[rest]).mean() > 30 / k  # > 30x chance
+
+
+def test_blas_thread_limit_is_restored() -> None:
+    setter = _local_thread_setter()
+    if setter is None:
+        pytest.skip("numpy is not linked to its bundled OpenBLAS here")
+    previous = setter(3)
+    with _one_blas_thread():
+        assert setter(1) == 1  # inside: one thread for this thread
+    assert setter(previous) == 3
