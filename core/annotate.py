@@ -66,7 +66,9 @@ def class_id(session: Session, *, project_id: int, label: str) -> int:
 
 
 def check_image(session: Session, *, project_id: int, image_id: int) -> Image:
-    image = session.get(Image, image_id)
+    """The image, row-locked for this transaction on PostgreSQL (SQLite's BEGIN IMMEDIATE already
+    serialises writers), so concurrent decisions on one image take turns: no lost current label."""
+    image = session.scalar(select(Image).where(Image.id == image_id).with_for_update())
     if image is None or image.project_id != project_id or image.status != "ok":
         raise NotFound(f"image_id: no image {image_id} in this project")
     return image

@@ -115,12 +115,12 @@ def renew_all(session: Session, *, user_id: int, seconds: int = LEASE_SECONDS) -
 
 
 def held_by_others(session: Session, *, project_id: int, user_id: int, now: datetime | None = None) -> set[int]:
-    """Images with a live lease (or a finished slot) of someone else: not to be offered to this user
-    unless one of their other slots is free (overlap)."""
+    """Images someone else holds a live lease on: not to be offered to this user. (Finished items are
+    labeled, so the queue leaves them out already, and a claim refuses a finished slot.)"""
     now = now or utcnow()
     rows = session.execute(
         select(Lease.image_id).where(Lease.project_id == project_id, Lease.user_id != user_id,
-                                     (Lease.expires_at >= now) | Lease.done.is_(True))
+                                     Lease.done.is_(False), Lease.expires_at >= now)
     )
     return {image_id for (image_id,) in rows}
 

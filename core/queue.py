@@ -67,6 +67,7 @@ class ProjectState:
         self.center = self.embeddings.mean(axis=0) if self.embeddings.shape[0] else None
         self.labels_version = 0
         self.zs_logits: np.ndarray | None = None
+        self.refitted_at = float("-inf")  # perf_counter of the last background refit
 
     # -- learning ----------------------------------------------------------------------------
 

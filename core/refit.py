@@ -12,6 +12,7 @@ from collections.abc import Callable
 from core.queue import ProjectState
 
 log = logging.getLogger(__name__)
+MIN_INTERVAL_S = 1.0
 
 
 class Refitter:
@@ -56,6 +57,9 @@ class Refitter:
                     return
                 _, state = self._pending.popitem()
                 self.busy += 1
+            rest = MIN_INTERVAL_S - (time.perf_counter() - state.refitted_at)
+            if rest > 0:  # many annotators: refit at most about once a second, on the newest labels
+                time.sleep(rest)
             try:
                 _refit(state, self.schedule)
             except Exception:  # a failed refit keeps the previous model; the next decision retries
@@ -73,5 +77,6 @@ def _refit(state: ProjectState, again: Callable[[ProjectState], None]) -> None:
     with state.lock:
         current = state.install(classifier, probs, labels_version=version)
         state.update_seconds = time.perf_counter() - start
+        state.refitted_at = time.perf_counter()
     if not current:
         again(state)

@@ -493,10 +493,11 @@ class Service:
         workspace = self.workspace()
         if not paths:
             raise InvalidInput("paths: give at least one folder, zip file or image file")
+        with self.sessions.begin() as session:
+            self.actor(session, annotator, "manage_projects")
+            self.project(session, project)
         paths = workspace.stage_uploads(paths) if uploaded else list(paths)
         importer.check_labels_from(labels_from)
-        with self.sessions.begin() as session:
-            self.project(session, project)
 
         def work(progress: Any) -> dict[str, Any]:
             progress.stage("import")
@@ -506,9 +507,11 @@ class Service:
 
         return workspace.jobs.submit(kind="import", project=project, work=work)
 
-    def start_embed(self, project: str, *, arch: str | None = None, pretrained: str | None = None) -> dict[str, Any]:
+    def start_embed(self, project: str, *, arch: str | None = None, pretrained: str | None = None,
+                    annotator: str | None = None) -> dict[str, Any]:
         """Embed (with this model, remembered for the project) and predict, in the background."""
         with self.sessions.begin() as session:
+            self.actor(session, annotator, "manage_projects")
             spec = self.model_spec(self.project(session, project))
         if arch or pretrained is not None:
             chosen = None if pretrained is None or pretrained.strip().lower() in ("", "none", "random") else pretrained
@@ -516,7 +519,10 @@ class Service:
         return self.workspace().jobs.submit(kind="embed", project=project,
                                             work=lambda progress: self._embed_and_predict(project, progress, spec))
 
-    def start_predict(self, project: str) -> dict[str, Any]:
+    def start_predict(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+        with self.sessions.begin() as session:
+            self.actor(session, annotator, "manage_projects")
+
         def work(progress: Any) -> dict[str, Any]:
             progress.stage("predict")
             return {"predict": self.predict(project).as_dict()}
@@ -593,24 +599,25 @@ class Service:
             s, class_id=class_admin.find_class(s, project_id=pid, label=label).id)})
 
     def add_class(self, project: str, name: str, *, description: str | None = None,
-                  prompts: Sequence[str] | None = None) -> dict[str, Any]:
+                  prompts: Sequence[str] | None = None, annotator: str | None = None) -> dict[str, Any]:
         from core import class_admin
 
         spec = ClassSpec(name, (description or "").strip() or None, class_admin.clean_prompts(prompts))
-        return self._edit_classes(project, lambda s, pid, _: class_admin.add_class(s, project_id=pid, spec=spec))
+        return self._edit_classes(project, lambda s, pid, _: class_admin.add_class(s, project_id=pid, spec=spec),
+                                  annotator=annotator)
 
-    def rename_class(self, project: str, label: str, new_name: str) -> dict[str, Any]:
+    def rename_class(self, project: str, label: str, new_name: str, *, annotator: str | None = None) -> dict[str, Any]:
         from core import class_admin
 
         return self._edit_classes(project, lambda s, pid, _: class_admin.rename_class(
-            s, project_id=pid, label=label, new_name=new_name))
+            s, project_id=pid, label=label, new_name=new_name), annotator=annotator)
 
     def describe_class(self, project: str, label: str, *, description: str | None = None,
-                       prompts: Sequence[str] | None = None) -> dict[str, Any]:
+                       prompts: Sequence[str] | None = None, annotator: str | None = None) -> dict[str, Any]:
         from core import class_admin
 
         return self._edit_classes(project, lambda s, pid, _: class_admin.describe_class(
-            s, project_id=pid, label=label, description=description, prompts=prompts))
+            s, project_id=pid, label=label, description=description, prompts=prompts), annotator=annotator)
 
     def merge_classes(self, project: str, source: str, target: str, *, annotator: str | None = None) -> dict[str, Any]:
         from core import class_admin

@@ -1,9 +1,12 @@
 """The clipmark web app. `build_app(service)` lays out the tabs and wires module-level handlers;
-`serve(...)` (behind `clipmark serve` / `clipmark demo`) makes the service and launches it."""
+`serve(...)` (behind `clipmark serve` / `clipmark demo`) makes the service and launches it, with
+logins checked against the store once the store is in team mode (a user has a password)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +14,8 @@ import gradio as gr
 
 from core.config import Settings
 from core.service import Service
-from webapp import handlers, render
-from webapp.views import Ctx, dashboard, export, grid, label, projects, review, search
+from webapp import handlers, render, team
+from webapp.views import Ctx, dashboard, export, grid, label, people, projects, review, search
 from webapp.wiring import bind
 
 # Every endpoint of the documented API: api_name = the function's name (docs/webapp.md lists them).
@@ -22,8 +25,12 @@ API = (
     handlers.delete_class, handlers.import_files, handlers.import_folder, handlers.embed, handlers.predict,
     handlers.jobs, handlers.job, handlers.model_status, handlers.next_item, handlers.decide, handlers.undo,
     handlers.label_many, handlers.grid_page, handlers.search, handlers.suspects, handlers.dashboard,
+    team.whoami, team.add_user, team.list_users, team.disable_user, team.set_overlap, team.agreement,
+    team.review_queue, team.resolve, team.history, team.release_leases,
 )
 JOB_POLL_S = 1.0
+RENEW_S = 60.0  # the Label view's heartbeat; a lease lasts core.leases.LEASE_SECONDS (10 min)
+LOGOUT_JS = "() => { window.location.href = 'logout'; }"
 
 
 def asset(name: str) -> str:
@@ -45,6 +52,28 @@ def remember(project: str | None) -> str | None:
     return project
 
 
+def ui_whoami(service: Service, request: gr.Request | None = None) -> tuple[str, Any, Any]:
+    """Who is signed in; the Users tab for admins, the logout button in team mode."""
+    me = team.whoami(service, request)
+    text = f"Signed in as {me['user']}" if me["team"] else f"Single-user mode, acting as {me['user']}"
+    return (f'<div class="cm-who">{render.esc(text)}</div>', gr.update(visible=me["admin"]),
+            gr.update(visible=me["team"]))
+
+
+def ui_release(service: Service, request: gr.Request | None = None) -> None:
+    """The page was closed or reloaded, or the user logs out: their items go back to the pool."""
+    team.release_leases(service, "", request)
+
+
+def ui_renew(service: Service, request: gr.Request | None = None) -> None:
+    team.renew_leases(service, request)
+
+
+def ui_heartbeat_on(selected: gr.SelectData) -> Any:
+    """Renew leases only while the Label view is shown."""
+    return gr.Timer(active=selected.value == "Label")
+
+
 def build_app(service: Service) -> gr.Blocks:
     """The whole app for one service. Nothing runs until it is launched."""
     gr.set_static_paths([service.workspace().thumbs.root])  # display copies are served as files
@@ -54,9 +83,12 @@ def build_app(service: Service) -> gr.Blocks:
         with gr.Row(equal_height=True):
             gr.Markdown("## clipmark", elem_id="cm-title")
             project = gr.Dropdown(label="Project", choices=[], scale=3, elem_id="cm-project")
+            with gr.Column(scale=1, min_width=160):
+                who = gr.HTML(elem_id="cm-who")
+                logout = gr.Button("Log out", size="sm", visible=False, elem_id="cm-logout")
         jobs = gr.HTML(elem_id="cm-jobs")
         ctx = Ctx(service=service, project=project)
-        with gr.Tabs(selected="label"):
+        with gr.Tabs(selected="label") as tabs:
             with gr.Tab("Projects", id="projects"):
                 projects.build(ctx)
             with gr.Tab("Label", id="label") as label_tab:
@@ -67,10 +99,14 @@ def build_app(service: Service) -> gr.Blocks:
                 search.build(ctx)
             with gr.Tab("Review", id="review"):
                 review.build(ctx)
+            with gr.Tab("History", id="history"):
+                people.build_history(ctx)
             with gr.Tab("Dashboard", id="dashboard") as dashboard_tab:
                 dashboard_view = dashboard.build(ctx)
             with gr.Tab("Export", id="export"):
                 export.build(ctx)
+            with gr.Tab("Users", id="users", visible=False) as users_tab:
+                users_view = people.build_users(ctx)
         hidden: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden"}
         label_tab.select(*label_view["show"], api_name="ui_label_tab", **hidden, **label_view["events"])
         grid_tab.select(*grid_view["show"], api_name="ui_grid_tab", **hidden)
@@ -81,9 +117,34 @@ def build_app(service: Service) -> gr.Blocks:
         ctx.on_project.append((remember, [project], [saved], {}))
         ctx.wire()
         gr.Timer(JOB_POLL_S).tick(bind(ui_jobs, service), [project], [jobs], api_name="ui_jobs", **hidden)
+        wire_team(app, ctx, tabs=tabs, users_tab=users_tab, users_view=users_view, who=who, logout=logout)
         for fn in API:
             gr.api(bind(fn, service, result=handlers.api_result), api_name=fn.__name__)
     return app
+
+
+def wire_team(app: gr.Blocks, ctx: Ctx, *, tabs: gr.Tabs, users_tab: gr.Tab, users_view: dict[str, Any],
+              who: gr.HTML, logout: gr.Button) -> None:
+    """Who is signed in, the Users tab, logout, releasing leases on unload, the lease heartbeat."""
+    service = ctx.service
+    hidden: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden"}
+    app.load(bind(ui_whoami, service), None, [who, users_tab, logout], api_name="ui_whoami", **hidden)
+    show_users, _, users_table = users_view["show"]
+    users_tab.select(show_users, None, users_table, api_name="ui_users", **hidden)
+    release = bind(ui_release, service)
+    app.unload(release)
+    logout.click(release, None, None, api_name="ui_logout", **hidden).then(None, js=LOGOUT_JS)
+    heartbeat = gr.Timer(RENEW_S)
+    heartbeat.tick(bind(ui_renew, service), None, None, api_name="ui_renew", **hidden)
+    tabs.select(ui_heartbeat_on, None, [heartbeat], api_name="ui_heartbeat", **hidden)
+
+
+def login_check(service: Service) -> Callable[[str, str], Awaitable[bool]]:
+    """Gradio's auth callable: the store's users and argon2 hashes, verified off the event loop."""
+    async def check(name: str, password: str) -> bool:
+        return await asyncio.to_thread(service.authenticate, name, password)
+
+    return check
 
 
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo: bool = False,
@@ -97,6 +158,8 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo
     service.start_model_check()
     app = build_app(service)
     app.queue(default_concurrency_limit=4)
+    auth = login_check(service) if service.team_mode() else None  # Gradio awaits an async callable
     app.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, show_error=True,
-               footer_links=["api", "gradio"])
+               footer_links=["api", "gradio"], auth=auth,  # type: ignore[arg-type]
+               auth_message="clipmark: log in with the name and password your admin gave you")
     return app, service

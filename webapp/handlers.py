@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from core.classes import validate_classes
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PermissionDenied
 from core.service import Service
 from core.store.repo import ClassSpec
 from webapp.wiring import acting_user
@@ -20,7 +20,15 @@ TOP_K = 5
 
 
 def user_of(service: Service, request: gr.Request | None) -> str:
-    return acting_user(request, default=service.settings.user)
+    """The acting user. Without a login that is the configured single user, which a store in team
+    mode (someone has a password) refuses: a server started before the first user was added."""
+    name = acting_user(request, default="")
+    if name:
+        return name
+    if service.team_mode():
+        raise PermissionDenied("log in first: this server was started before team mode was switched on "
+                               "(a user got a password); restart it to require logins")
+    return service.settings.user
 
 
 def _names(text: str, *, field: str) -> list[str]:
@@ -66,10 +74,10 @@ def list_projects(service: Service) -> list[str]:
     return service.project_names()
 
 
-def create_project(service: Service, name: str, classes: str) -> dict[str, Any]:
+def create_project(service: Service, name: str, classes: str, request: gr.Request | None = None) -> dict[str, Any]:
     """A new project; `classes` is comma- or newline-separated class names."""
     specs = validate_classes([ClassSpec(n) for n in _names(classes, field="classes")], source="classes")
-    return service.create_project(name, classes=specs)
+    return service.create_project(name, classes=specs, actor=user_of(service, request))
 
 
 def project_info(service: Service, project: str) -> dict[str, Any]:
@@ -77,20 +85,24 @@ def project_info(service: Service, project: str) -> dict[str, Any]:
     return service.project_info(project)
 
 
-def add_class(service: Service, project: str, name: str, description: str = "", prompts: str = "") -> dict[str, Any]:
+def add_class(service: Service, project: str, name: str, description: str = "", prompts: str = "",
+              request: gr.Request | None = None) -> dict[str, Any]:
     """Add a class; `prompts` one per line (empty: the prompt templates)."""
-    return service.add_class(project, name, description=description, prompts=_lines(prompts))
+    return service.add_class(project, name, description=description, prompts=_lines(prompts),
+                             annotator=user_of(service, request))
 
 
-def rename_class(service: Service, project: str, label: str, new_name: str) -> dict[str, Any]:
+def rename_class(service: Service, project: str, label: str, new_name: str,
+                 request: gr.Request | None = None) -> dict[str, Any]:
     """Rename a class; its labels keep pointing at it."""
-    return service.rename_class(project, label, new_name)
+    return service.rename_class(project, label, new_name, annotator=user_of(service, request))
 
 
 def describe_class(service: Service, project: str, label: str, description: str = "",
-                   prompts: str = "") -> dict[str, Any]:
+                   prompts: str = "", request: gr.Request | None = None) -> dict[str, Any]:
     """Set a class's description and custom prompts (one per line; empty: the templates)."""
-    return service.describe_class(project, label, description=description, prompts=_lines(prompts))
+    return service.describe_class(project, label, description=description, prompts=_lines(prompts),
+                                  annotator=user_of(service, request))
 
 
 def class_usage(service: Service, project: str, label: str) -> dict[str, Any]:
@@ -136,14 +148,16 @@ def import_folder(service: Service, project: str, folder: str, labels_from: str 
                                 annotator=user_of(service, request))
 
 
-def embed(service: Service, project: str, arch: str = "", pretrained: str = "") -> dict[str, Any]:
+def embed(service: Service, project: str, arch: str = "", pretrained: str = "",
+          request: gr.Request | None = None) -> dict[str, Any]:
     """Embed and predict in the background, with this model (empty: the project's model)."""
-    return service.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None)
+    return service.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None,
+                               annotator=user_of(service, request))
 
 
-def predict(service: Service, project: str) -> dict[str, Any]:
+def predict(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Store fresh pseudo-labels from the current classifier, in the background."""
-    return service.start_predict(project)
+    return service.start_predict(project, annotator=user_of(service, request))
 
 
 def jobs(service: Service, project: str = "") -> list[dict[str, Any]]:

@@ -153,13 +153,15 @@ def jobs(items: Sequence[dict[str, Any]], *, now: float, recent_s: float = 30.0)
 
 
 def suspects(report: dict[str, Any], *, url_of: Callable[[int], str | None], hidden: set[int]) -> str:
-    """Suspected label errors and conflicting near-duplicates, each with buttons to settle it."""
-    cards = []
+    """Overlap conflicts (who said what), suspected label errors and conflicting near-duplicates,
+    each with buttons to settle it."""
+    cards = [_conflict_card(c, url_of) for c in report.get("conflicts", []) if c["image_id"] not in hidden]
     for s in report["suspects"]:
         if s["image_id"] in hidden:
             continue
+        by = f' by {esc(s["annotator"])}' if s.get("annotator") else ""
         cards.append(_suspect_card([s["image_id"]], url_of, (
-            f'Labeled <b>{esc(s["label"])}</b>; the model says <b>{esc(s["suggested"])}</b> '
+            f'Labeled <b>{esc(s["label"])}</b>{by}; the model says <b>{esc(s["suggested"])}</b> '
             f'({pct(s["p_suggested"])} vs {pct(s["p_label"])})'),
             [([s["image_id"]], s["label"], f'Keep {s["label"]}'),
              ([s["image_id"]], s["suggested"], f'Change to {s["suggested"]}')]))
@@ -174,6 +176,43 @@ def suspects(report: dict[str, Any], *, url_of: Callable[[int], str | None], hid
     if not cards:
         return '<div class="cm-empty">No suspects: the labels and the model agree.</div>'
     return f'<div class="cm-suspects">{"".join(cards)}</div>'
+
+
+def _conflict_card(conflict: dict[str, Any], url_of: Callable[[int], str | None]) -> str:
+    said = ", ".join(f'{esc(v["annotator"])} said <b>{esc(v["label"])}</b>' for v in conflict["votes"])
+    labels = sorted({v["label"] for v in conflict["votes"] if v["label"] is not None})
+    return _suspect_card([conflict["image_id"]], url_of, f"Annotators disagree: {said}",
+                         [([conflict["image_id"]], label, f"Final: {label}") for label in labels])
+
+
+def agreement(report: dict[str, Any]) -> str:
+    """Fleiss' kappa, per-annotator agreement with the final label, Cohen's kappa and the confusion
+    matrix of each pair (rows: the first annotator's labels, columns: the second's)."""
+    if not report["overlap_items"]:
+        return '<div class="cm-empty">No item has two opinions yet: set an overlap share in Projects.</div>'
+    head = (f'<div>{report["overlap_items"]:,} items with two or more opinions; Fleiss\' kappa '
+            f'<b>{kappa_text(report["fleiss_kappa"])}</b></div>')
+    people = "".join(f'<tr><td>{esc(name)}</td><td>{row["items"]:,}</td><td>'
+                     f'{"n/a" if row["agreement_with_final"] is None else pct(row["agreement_with_final"])}</td></tr>'
+                     for name, row in sorted(report["annotators"].items()))
+    pairs = "".join(_pair(p, report["classes"]) for p in report["pairs"])
+    return (f'<div class="cm-agreement">{head}<table><tr><th>annotator</th><th>items</th>'
+            f'<th>agrees with final</th></tr>{people}</table>{pairs}</div>')
+
+
+def kappa_text(value: float | None) -> str:
+    """n/a where kappa is undefined (no items, or one class only on both sides)."""
+    return "n/a" if value is None or value != value else f"{value:.3f}"
+
+
+def _pair(pair: dict[str, Any], classes: Sequence[str]) -> str:
+    a, b = pair["annotators"]
+    used = [k for k in range(len(classes)) if any(pair["confusion"][k]) or any(r[k] for r in pair["confusion"])]
+    cells = "".join(f"<tr><th>{esc(classes[i])}</th>" + "".join(f"<td>{pair['confusion'][i][j]}</td>" for j in used)
+                    + "</tr>" for i in used)
+    return (f'<details><summary>{esc(a)} / {esc(b)}: {pair["items"]:,} items, Cohen\'s kappa '
+            f'{kappa_text(pair["cohen_kappa"])}</summary><table><tr><th>{esc(a)} \\ {esc(b)}</th>'
+            + "".join(f"<th>{esc(classes[j])}</th>" for j in used) + f"</tr>{cells}</table></details>")
 
 
 def _suspect_card(ids: list[int], url_of: Callable[[int], str | None], text: str,

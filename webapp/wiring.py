@@ -1,13 +1,17 @@
 """Glue between module-level handlers and Gradio: bind the service, map our errors to gr.Error,
-and name the acting user (the seam where team logins plug in)."""
+name the acting user (the logged-in name in team mode), and keep one browser session's Label
+events in order without making other sessions wait."""
 
 from __future__ import annotations
 
 import functools
 import html
 import inspect
+import threading
 import typing
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import gradio as gr
@@ -21,8 +25,8 @@ ERROR_TITLES: dict[type[ClipmarkError], str] = {
 
 
 def acting_user(request: gr.Request | None, *, default: str) -> str:
-    """Who is acting. Single-user for now: the configured user; when the app is launched with auth,
-    the logged-in name (Gradio sets request.username)."""
+    """Who is acting: the logged-in name when the app runs with logins (Gradio sets
+    request.username), else the configured single user."""
     name = getattr(request, "username", None) if request is not None else None
     return name or default
 
@@ -53,3 +57,65 @@ def bind(fn: Callable[..., Any], service: Any, *, result: Callable[[Any], Any] |
     call.__annotations__ = {k: v for k, v in hints.items() if k != "service"}
     del call.__wrapped__  # type: ignore[attr-defined]  # Gradio must see this signature, not fn's
     return call
+
+
+@dataclass
+class _Turns:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    shown: float = float("-inf")
+
+
+class SessionOrder:
+    """Per browser session: the Label view's events run one at a time, and an event whose view a
+    later event (by the page's own counter) has already put on screen does not overwrite it. Other
+    sessions are never held up, unlike one global concurrency group with limit 1. Remembers the
+    `keep` most recently active sessions."""
+
+    def __init__(self, *, keep: int = 10_000) -> None:
+        self._guard = threading.Lock()
+        self._sessions: OrderedDict[str, _Turns] = OrderedDict()
+        self._keep = keep
+
+    def _turns(self, session: str) -> _Turns:
+        with self._guard:
+            turns = self._sessions.pop(session, None) or _Turns()
+            self._sessions[session] = turns
+            while len(self._sessions) > self._keep:
+                self._sessions.popitem(last=False)
+            return turns
+
+    def run(self, session: str | None, seq: float | None, fn: Callable[[], Any]) -> tuple[bool, Any]:
+        """(show it?, fn's value). Without a session or a sequence number, always shown."""
+        if session is None:
+            return True, fn()
+        turns = self._turns(session)
+        with turns.lock:
+            value = fn()
+            if seq is None:
+                return True, value
+            if seq < turns.shown:
+                return False, value
+            turns.shown = seq
+            return True, value
+
+
+SEQ_JS = "(seq, ...rest) => [(window.cmSeq = (window.cmSeq || 0) + 1), ...rest]"
+
+
+def ordered(call: Callable[..., Any], order: SessionOrder, *, outputs: int) -> Callable[..., Any]:
+    """A bound handler whose last parameter is `request`, taking first the page's sequence number
+    (`SEQ_JS` fills it in): run in order within the session; a stale view becomes gr.skip()."""
+    signature = inspect.signature(call)
+    seq = inspect.Parameter("seq", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=float | None)
+
+    @functools.wraps(call)
+    def run(number: float | None, *args: Any) -> Any:
+        request = args[-1] if args and isinstance(args[-1], gr.Request) else None
+        session = getattr(request, "session_hash", None)
+        show, value = order.run(session, number, lambda: call(*args))
+        return value if show else tuple(gr.skip() for _ in range(outputs))
+
+    run.__signature__ = signature.replace(parameters=[seq, *signature.parameters.values()])  # type: ignore[attr-defined]
+    run.__annotations__ = {"seq": float | None, **call.__annotations__}
+    del run.__wrapped__  # type: ignore[attr-defined]
+    return run

@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from core.service import Service
-from webapp.wiring import bind
+from webapp.wiring import SessionOrder, bind, ordered
 
 Refresh = tuple[Callable[..., Any], list[Any], list[Any], dict[str, Any]]
 HIDDEN: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden"}
@@ -29,9 +29,14 @@ class Ctx:
     on_project: list[Refresh] = field(default_factory=list)
     class_edits: list[Any] = field(default_factory=list)
     project_opens: list[Any] = field(default_factory=list)
+    order: SessionOrder = field(default_factory=SessionOrder)
 
     def fn(self, handler: Callable[..., Any]) -> Callable[..., Any]:
         return bind(handler, self.service)
+
+    def ordered(self, handler: Callable[..., Any], outputs: int) -> Callable[..., Any]:
+        """`handler` bound, in page order within each browser session (webapp.wiring.ordered)."""
+        return ordered(self.fn(handler), self.order, outputs=outputs)
 
     def refresh_on_classes(self, handler: Callable[..., Any], inputs: list[Any], outputs: list[Any],
                            **options: Any) -> None:

@@ -14,6 +14,7 @@ import gradio as gr
 from core.export import FORMATS
 from core.records import INCLUDES, STATUSES
 from core.service import Service
+from webapp.handlers import user_of
 from webapp.views import Ctx, need_project
 
 
@@ -27,13 +28,14 @@ def export_target(service: Service, project: str, fmt: str) -> Path:
 
 def export(service: Service, project: str, fmt: str = "csv", include: str = "all", status: str = "all",
            min_confidence: float = 0.0, split: str = "",
-           progress: gr.Progress = gr.Progress()  # noqa: B008  (Gradio's marker for a progress bar)
-           ) -> tuple[str, dict[str, Any]]:
-    """Export the project; returns the file to download (a zip for folder formats) and the report."""
+           progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's marker for a progress bar)
+           request: gr.Request | None = None) -> tuple[str, dict[str, Any]]:
+    """Export the project (admins); returns the file to download (a zip for folder formats) and the report."""
     project = need_project(project)
+    actor = user_of(service, request)
     out = export_target(service, project, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = service.export(project, fmt=fmt, out=out, include=include, status=status,
+    report = service.export(project, fmt=fmt, out=out, actor=actor, include=include, status=status,
                             min_confidence=float(min_confidence), split=split or None,
                             on_progress=lambda done, total: progress((done, total), unit="images"))
     if out.is_dir():

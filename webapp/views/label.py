@@ -13,6 +13,7 @@ from core.service import Service
 from webapp import render
 from webapp.handlers import TOP_K, user_of
 from webapp.views import Ctx, need_project
+from webapp.wiring import SEQ_JS
 
 DISPLAY_SIZE = 1024
 PREFETCH = 3
@@ -96,10 +97,12 @@ def ui_classes(service: Service, project: str | None) -> str:
     return render.class_picker([c["label"] for c in service.project_info(project)["classes"]])
 
 
-# The Label view's events run one at a time, in the order they arrive: a key pressed right after
-# switching tabs must not have its next item overwritten by the tab's (slower) first render.
-SEQUENTIAL: dict[str, Any] = {"concurrency_id": "label-view", "concurrency_limit": 1}
-PICK_JS = "(project, current, label) => [project, current, window.cmPick || '']"
+# The Label view's events run one at a time per browser session, in the order the page sent them
+# (webapp.wiring.ordered): a key pressed right after switching tabs is never overwritten by the
+# tab's slower first render. Sessions of other annotators run side by side.
+LABEL_EVENTS: dict[str, Any] = {"concurrency_id": "label-view", "concurrency_limit": 8, "js": SEQ_JS}
+PICK_JS = ("(seq, project, current, label) => "
+           "[(window.cmSeq = (window.cmSeq || 0) + 1), project, current, window.cmPick || '']")
 
 
 def build(ctx: Ctx) -> dict[str, Any]:
@@ -117,12 +120,15 @@ def build(ctx: Ctx) -> dict[str, Any]:
             pick_label = gr.Textbox(visible="hidden")
             pick = gr.Button("pick", visible="hidden", elem_id="cm-pick-btn")
     current = gr.State(None)
+    seq = gr.Number(None, visible="hidden")  # the page's event counter (LABEL_EVENTS' js)
     shown = [card, side, current]
-    common: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden", **SEQUENTIAL}
-    accept.click(ctx.fn(ui_accept), [ctx.project, current], shown, api_name="ui_accept", **common)
-    skip.click(ctx.fn(ui_skip), [ctx.project, current], shown, api_name="ui_skip", **common)
-    undo.click(ctx.fn(ui_undo), [ctx.project], shown, api_name="ui_undo", **common)
-    pick.click(ctx.fn(ui_pick), [ctx.project, current, pick_label], shown, js=PICK_JS, api_name="ui_pick", **common)
+    common: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden", **LABEL_EVENTS}
+    accept.click(ctx.ordered(ui_accept, 3), [seq, ctx.project, current], shown, api_name="ui_accept", **common)
+    skip.click(ctx.ordered(ui_skip, 3), [seq, ctx.project, current], shown, api_name="ui_skip", **common)
+    undo.click(ctx.ordered(ui_undo, 3), [seq, ctx.project], shown, api_name="ui_undo", **common)
+    pick.click(ctx.ordered(ui_pick, 3), [seq, ctx.project, current, pick_label], shown,
+               api_name="ui_pick", **{**common, "js": PICK_JS})
     ctx.refresh_on_classes(ui_classes, [ctx.project], [picker])
-    ctx.refresh_on_project(ui_show, [ctx.project], [*shown, banner], **SEQUENTIAL)
-    return {"show": (ctx.fn(ui_show), [ctx.project], [*shown, banner]), "events": SEQUENTIAL}
+    show = (ctx.ordered(ui_show, 4), [seq, ctx.project], [*shown, banner])
+    ctx.on_project.append((*show, LABEL_EVENTS))
+    return {"show": show, "events": LABEL_EVENTS}

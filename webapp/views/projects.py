@@ -10,7 +10,7 @@ import gradio as gr
 
 from core.errors import InvalidInput
 from core.service import Service
-from webapp import handlers, render
+from webapp import handlers, render, team
 from webapp.views import Ctx, need_project
 
 
@@ -22,8 +22,8 @@ def job_note(job: dict[str, Any]) -> str:
     return note(f"Started {job['kind']} job {job['job_id']} for {job['project']}: progress is shown at the top.")
 
 
-def ui_create(service: Service, name: str, classes: str) -> tuple[Any, str]:
-    created = handlers.create_project(service, name, classes)
+def ui_create(service: Service, name: str, classes: str, request: gr.Request | None = None) -> tuple[Any, str]:
+    created = handlers.create_project(service, name, classes, request)
     return (gr.update(choices=service.project_names(), value=created["project"]),
             note(f"Created {created['project']} with {len(created['classes'])} classes. Import images next."))
 
@@ -49,18 +49,21 @@ def ui_pick_class(service: Service, project: str | None, label: str | None) -> t
     return "", "", ""
 
 
-def ui_add_class(service: Service, project: str | None, name: str, description: str, prompts: str) -> str:
-    added = handlers.add_class(service, need_project(project), name, description, prompts)
+def ui_add_class(service: Service, project: str | None, name: str, description: str, prompts: str,
+                 request: gr.Request | None = None) -> str:
+    added = handlers.add_class(service, need_project(project), name, description, prompts, request)
     return note(f"{'Restored' if added['restored'] else 'Added'} class {added['label']}.")
 
 
-def ui_rename(service: Service, project: str | None, label: str | None, new_name: str) -> str:
-    renamed = handlers.rename_class(service, need_project(project), label or "", new_name)
+def ui_rename(service: Service, project: str | None, label: str | None, new_name: str,
+              request: gr.Request | None = None) -> str:
+    renamed = handlers.rename_class(service, need_project(project), label or "", new_name, request)
     return note(f"Renamed {renamed['was']} to {renamed['label']} ({renamed['labels']} labels keep it).")
 
 
-def ui_describe(service: Service, project: str | None, label: str | None, description: str, prompts: str) -> str:
-    handlers.describe_class(service, need_project(project), label or "", description, prompts)
+def ui_describe(service: Service, project: str | None, label: str | None, description: str, prompts: str,
+                request: gr.Request | None = None) -> str:
+    handlers.describe_class(service, need_project(project), label or "", description, prompts, request)
     return note(f"Saved the description and prompts of {label}; pseudo-labels use them from now on.")
 
 
@@ -119,12 +122,20 @@ def ui_import_folder(service: Service, project: str | None, folder: str, labels_
     return job_note(handlers.import_folder(service, need_project(project), folder, labels_from, embed, request))
 
 
-def ui_embed(service: Service, project: str | None, arch: str, pretrained: str) -> str:
-    return job_note(handlers.embed(service, need_project(project), arch, pretrained))
+def ui_embed(service: Service, project: str | None, arch: str, pretrained: str,
+             request: gr.Request | None = None) -> str:
+    return job_note(handlers.embed(service, need_project(project), arch, pretrained, request))
 
 
-def ui_predict(service: Service, project: str | None) -> str:
-    return job_note(handlers.predict(service, need_project(project)))
+def ui_predict(service: Service, project: str | None, request: gr.Request | None = None) -> str:
+    return job_note(handlers.predict(service, need_project(project), request))
+
+
+def ui_overlap(service: Service, project: str | None, share: float, annotators: float,
+               request: gr.Request | None = None) -> str:
+    done = team.set_overlap(service, need_project(project), share, int(annotators), request)
+    return note(f"Overlap saved: {render.pct(done['overlap'])} of the items go to {done['overlap_annotators']} "
+                "annotators each, blind to each other's answers.")
 
 
 def ui_check_model(service: Service, project: str | None) -> str:
@@ -176,6 +187,11 @@ def build(ctx: Ctx) -> None:
                 check = gr.Button("Check model")
                 embed = gr.Button("Embed with this model")
                 refresh = gr.Button("Refresh pseudo-labels")
+            gr.Markdown("### Team: overlap")
+            with gr.Row():
+                share = gr.Slider(0.0, 1.0, value=0.0, step=0.05, label="Share of items labeled by several people")
+                people = gr.Number(2, label="People per overlap item", precision=0, minimum=2, maximum=10)
+                overlap = gr.Button("Save overlap", elem_id="cm-overlap")
     pending = gr.State(None)
     project = ctx.project
     ctx.project_opens.append(create.click(ctx.fn(ui_create), [name, classes], [project, status],
@@ -204,3 +220,4 @@ def build(ctx: Ctx) -> None:
     check.click(ctx.fn(ui_check_model), [project], [status], api_name="ui_check_model", **common)
     embed.click(ctx.fn(ui_embed), [project, arch, pretrained], [status], api_name="ui_embed", **common)
     refresh.click(ctx.fn(ui_predict), [project], [status], api_name="ui_predict", **common)
+    overlap.click(ctx.fn(ui_overlap), [project, share, people], [status], api_name="ui_overlap", **common)
