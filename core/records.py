@@ -35,6 +35,7 @@ class Record:
     model_id: str | None
     model_version: str | None
     timestamp: datetime | None
+    agreement: str | None = None  # final-label policy where several people labeled: single, majority, reviewer, conflict
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select: 
     query = (
         select(Image.id, Image.original_path, Image.file_path, Image.sha256, Image.width, Image.height,
                CurrentLabel.label_id, CurrentLabel.source, CurrentLabel.updated_at, annotator.name,
-               Prediction.label_id, Prediction.confidence, Prediction.created_at)
+               Prediction.label_id, Prediction.confidence, Prediction.created_at, CurrentLabel.policy)
         .outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
         .outerjoin(annotator, annotator.id == CurrentLabel.annotator_id)
         .outerjoin(Prediction, and_(Prediction.image_id == Image.id, Prediction.run_id == (run_id or -1)))
@@ -100,12 +101,13 @@ def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select: 
 
 def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # type: ignore[no-untyped-def]
     (image_id, path, file_path, sha, width, height, human_label, human_source, human_time, annotator,
-     model_label, confidence, model_time) = row
+     model_label, confidence, model_time, policy) = row
     base = dict(image_id=image_id, path=path, file_path=file_path or "", sha256=sha or "",
                 width=width or 0, height=height or 0)
     if human_label is not None and where.include in ("all", "human"):
         return Record(**base, label=names.get(human_label), source=human_source, confidence=None,
-                      annotator=annotator, model_id=None, model_version=None, timestamp=human_time)
+                      annotator=annotator, model_id=None, model_version=None, timestamp=human_time,
+                      agreement=policy)
     usable = model_label is not None and confidence >= where.min_confidence
     if usable and where.include in ("all", "model"):
         return Record(**base, label=names.get(model_label), source="model", confidence=float(confidence),

@@ -87,6 +87,13 @@ def test_overlap_agreement_conflicts_and_review(team) -> None:  # type: ignore[n
     image_id = conflicts[0]["image_id"]
     service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="rita")
     assert len(service.review_queue("pets", actor="rita")["conflicts"]) == 1
+    import csv
+
+    exported = Path(service.settings.db).parent / "team.csv"
+    service.export("pets", fmt="csv", out=exported, actor="boss")
+    rows = {int(r["image_id"]): r for r in csv.DictReader(exported.open())}
+    assert rows[image_id]["agreement"] == "reviewer"
+    assert sorted(rows[i]["agreement"] for i in first) == ["conflict"] + ["majority"] * 4 + ["reviewer"]
     history = service.history("pets", user="rita", actor="boss")
     assert [h["action"] for h in history] == ["review"] and history[0]["after"] == truth[image_id]
     assert all(h["annotator"] == "bob" for h in service.history("pets", user="bob", action="correct", actor="ann"))

@@ -16,7 +16,7 @@ from core.export.rows import ExportMeta, Rows, provenance
 ROW_GROUP_ROWS = 256
 ROW_GROUP_BYTES = 64 << 20
 HF_SPLIT = {"train": "train", "val": "validation", "test": "test"}
-STRING_COLUMNS = ("path", "sha256", "source", "annotator", "model_id", "model_version", "timestamp")
+STRING_COLUMNS = ("path", "sha256", "source", "annotator", "model_id", "model_version", "timestamp", "agreement")
 
 
 def hf_features(classes: tuple[str, ...]) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from core.export.options import ExportOptions
 from core.records import Record
 
 COLUMNS = ("path", "sha256", "label", "source", "confidence", "model_id", "model_version", "annotator",
-           "timestamp", "image_id", "file", "width", "height")
-PROVENANCE = ("source", "confidence", "annotator", "model_id", "model_version", "timestamp")
+           "timestamp", "agreement", "image_id", "file", "width", "height")
+PROVENANCE = ("source", "confidence", "annotator", "model_id", "model_version", "timestamp", "agreement")
 HUMAN_SOURCES = ("human", "import", "review")
 
 
@@ -49,7 +49,7 @@ def timestamp(value: datetime | None) -> str | None:
 def provenance(record: Record) -> dict[str, Any]:
     return {"source": record.source, "confidence": record.confidence, "annotator": record.annotator,
             "model_id": record.model_id, "model_version": record.model_version,
-            "timestamp": timestamp(record.timestamp)}
+            "timestamp": timestamp(record.timestamp), "agreement": record.agreement}
 
 
 def row(record: Record, *, file: str, split: str | None) -> dict[str, Any]:
