@@ -1,7 +1,7 @@
 """Many annotators at once against one clipmark server: nothing lost, nothing handed out twice.
 
 Usage: .venv/bin/python bench/team_load.py [--db sqlite|postgres] [--annotators 20] [--decisions 5000]
-                                           [--deadline 120] [--images 8000] [--overlap 0.1]
+                                           [--deadline 400] [--images 8000] [--overlap 0.1]
 
 A fresh store (a SQLite file, or a PostgreSQL server started on 127.0.0.1) gets a synthetic project
 (`--images` L2-normalised embeddings, D=512, K=10 clustered classes, a text head near the class
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--annotators", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=5000, help="in total, split evenly")
-    parser.add_argument("--deadline", type=float, default=120.0, help="seconds of labeling at most")
+    parser.add_argument("--deadline", type=float, default=400.0, help="seconds of labeling at most")
     parser.add_argument("--images", type=int, default=8000)
     parser.add_argument("--overlap", type=float, default=0.1, help="share of items for two annotators")
     for hidden in ("--url", "--user", "--password", "--answers", "--out"):
