@@ -343,6 +343,61 @@ def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _overlap_args(p: argparse.ArgumentParser) -> None:
+    _db_project(p)
+    p.add_argument("--share", type=float, required=True, help="share of the items labeled by several people (0..1)")
+    p.add_argument("--annotators", type=int, default=2, help="people per overlap item")
+
+
+@command("overlap", "send a share of the items to several annotators, blind, to measure agreement", _overlap_args)
+def cmd_overlap(args: argparse.Namespace, settings: Settings) -> int:
+    _print(_service(args, settings).set_overlap(args.project, share=args.share, annotators=args.annotators))
+    return 0
+
+
+@command("agreement", "Cohen's kappa per pair, Fleiss' kappa, confusion, agreement with the final label", _db_project)
+def cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
+    _print(_service(args, settings).agreement(args.project))
+    return 0
+
+
+@command("review", "the review queue: conflicts (who said what) and label-error suspects", _suspects_args)
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    _print(_service(args, settings).review_queue(args.project, limit=args.limit))
+    return 0
+
+
+def _resolve_args(p: argparse.ArgumentParser) -> None:
+    _db_project(p)
+    p.add_argument("--image-id", type=int, required=True)
+    p.add_argument("--label", required=True, help="the final label")
+    p.add_argument("--user", help="the reviewer (env CLIPMARK_USER)")
+
+
+@command("resolve", "a reviewer's final label for an item (conflict or suspect)", _resolve_args)
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    _print(_service(args, settings).resolve(args.project, image_id=args.image_id, label=args.label,
+                                            reviewer=args.user))
+    return 0
+
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    _db_project(p)
+    p.add_argument("--user", help="only this user's events")
+    p.add_argument("--action", help="accept, correct, skip, undo, import or review")
+    p.add_argument("--image-id", type=int)
+    p.add_argument("--limit", type=int, default=200)
+
+
+@command("history", "every event, newest first, filterable", _history_args)
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    for e in _service(args, settings).history(args.project, user=args.user, action=args.action,
+                                              image_id=args.image_id, limit=args.limit):
+        print(f"{e['event_id']}\t{e['at']}\t{e['annotator'] or ''}\t{e['action']}\t{e['image_id']}\t"
+              f"{e['before'] or ''} -> {e['after'] or ''}")
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 

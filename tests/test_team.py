@@ -119,3 +119,32 @@ def test_cli_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], m
     service = Service(Settings(db=db))
     assert not service.authenticate("zoe", "s3cret-password")
     service.close()
+
+
+def test_cli_team_commands(team, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from core.cli import main
+
+    service, truth = team
+    db = service.settings.db
+    assert main(["overlap", "--db", db, "--project", "pets", "--share", "1", "--annotators", "2"]) == 0
+    items = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=2)]
+    for image_id in items:
+        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        other = next(n for n in sorted(set(truth.values())) if n != truth[image_id])
+        service.decide("pets", image_id=image_id, action="correct", label=other, annotator="bob")
+    capsys.readouterr()
+    assert main(["agreement", "--db", db, "--project", "pets"]) == 0
+    assert json.loads(capsys.readouterr().out)["overlap_items"] == 2
+    assert main(["review", "--db", db, "--project", "pets"]) == 0
+    assert len(json.loads(capsys.readouterr().out)["conflicts"]) == 2
+    assert main(["resolve", "--db", db, "--project", "pets", "--image-id", str(items[0]),
+                 "--label", truth[items[0]], "--user", "rita"]) == 0
+    capsys.readouterr()
+    assert main(["history", "--db", db, "--project", "pets", "--user", "rita"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 and "\treview\t" in lines[0] and lines[0].endswith(truth[items[0]])
+    assert main(["resolve", "--db", db, "--project", "pets", "--image-id", str(items[1]),
+                 "--label", truth[items[1]], "--user", "ann"]) == 2
+    assert "may not review" in capsys.readouterr().err
