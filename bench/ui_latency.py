@@ -106,7 +106,8 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
     rest = [t - d for t, d in zip(totals, decides, strict=True)]
     service.wait_for_refits(120)
     version = service.state("bench").classifier.version  # type: ignore[union-attr]
-    print(f"{mode:>10} {n:>8} {prelabeled + decisions:>6} {percentiles(totals)} {percentiles(decides)} {percentiles(refits)} "
+    print(f"{mode:>10} {n:>8} {prelabeled + decisions:>6} {percentiles(totals)} {percentiles(decides)} "
+          f"{percentiles(refits)} "
           f"{percentiles(rest)} {build_s:8.2f}  {version}", flush=True)
     service.close()
 
@@ -121,7 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"decision -> next item ready, ms p50 p95 over {args.decisions} decisions; D={DIM} K={CLASSES}; "
           f"{os.cpu_count()} CPUs, OPENBLAS_NUM_THREADS={threads}")
-    print(f"{'refit':>10} {'images':>8} {'labels':>6} {'total p50/p95':>15} {'decide p50/p95':>15} {'refit p50/p95':>15} "
+    print(f"{'refit':>10} {'images':>8} {'labels':>6} {'total p50/p95':>15} {'decide p50/p95':>15} "
+          f"{'refit p50/p95':>15} "
           f"{'view p50/p95':>15} {'state s':>8}  model")
     with tempfile.TemporaryDirectory(prefix="clipmark-bench-") as folder:
         workdir = Path(folder)

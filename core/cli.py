@@ -30,7 +30,8 @@ def _db_project(p: argparse.ArgumentParser) -> None:
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", help="open_clip architecture, e.g. ViT-B-32 (env CLIPMARK_MODEL)")
-    p.add_argument("--pretrained", help="hub tag or local checkpoint file (env CLIPMARK_PRETRAINED); 'none' for random weights")
+    p.add_argument("--pretrained",
+                   help="hub tag or local checkpoint file (env CLIPMARK_PRETRAINED); 'none' for random weights")
     p.add_argument("--model-config", help="local open_clip model config JSON (registered as --model)")
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
 

@@ -87,7 +87,8 @@ class ProjectState:
             logit_scale=self.logit_scale, rng=np.random.default_rng([self.project_id, labeled.size]),
             center=self.center,
         )
-        return classifier, classifier.predict_proba(self.embeddings, zero_shot_logits=self._zero_shot_logits(classifier))
+        cached = self._zero_shot_logits(classifier)
+        return classifier, classifier.predict_proba(self.embeddings, zero_shot_logits=cached)
 
     def _zero_shot_logits(self, classifier: Classifier) -> np.ndarray | None:
         """The zero-shot part of every rescore never changes: computed once per state when it fits

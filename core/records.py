@@ -35,7 +35,7 @@ class Record:
     model_id: str | None
     model_version: str | None
     timestamp: datetime | None
-    agreement: str | None = None  # final-label policy where several people labeled: single, majority, reviewer, conflict
+    agreement: str | None = None  # final-label policy where several labeled: single/majority/reviewer/conflict
 
 
 @dataclass(frozen=True)

@@ -802,7 +802,9 @@ class Service:
             user = repo.user_by_name(session, name=annotator)
             return 0 if user is None else leases.renew_all(session, user_id=user.id)
 
-    def set_overlap(self, project: str, *, share: float, annotators: int = 2, actor: str | None = None) -> dict[str, Any]:
+    def set_overlap(
+        self, project: str, *, share: float, annotators: int = 2, actor: str | None = None,
+    ) -> dict[str, Any]:
         """Send `share` of the items (0..1) to `annotators` people each, blind to each other."""
         if not 0.0 <= share <= 1.0:
             raise InvalidInput(f"overlap: a share between 0 and 1, got {share}")

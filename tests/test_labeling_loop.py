@@ -58,7 +58,8 @@ def test_queue_order_survives_a_restart(pets) -> None:  # type: ignore[no-untype
     for _ in range(5):
         image_id = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
         service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-    service.decide("pets", image_id=service.next_items("pets", annotator="ann", n=1)[0]["image_id"], action="skip", annotator="ann")
+    skipped = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
+    service.decide("pets", image_id=skipped, action="skip", annotator="ann")
     before = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=20)]
     restarted = Service(Settings(db=db))
     assert [i["image_id"] for i in restarted.next_items("pets", annotator="ann", n=20)] == before
@@ -141,6 +142,7 @@ def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path)
     assert result["event_id"] > 0
     fresh = Service(Settings(db=db))  # a synchronous rebuild from the store
     assert web.state("pets").classifier.version == fresh.state("pets").classifier.version
-    assert [i["image_id"] for i in web.next_items("pets", annotator="ann", n=10)] == [i["image_id"] for i in fresh.next_items("pets", annotator="ann", n=10)]
+    ours = [i["image_id"] for i in web.next_items("pets", annotator="ann", n=10)]
+    assert ours == [i["image_id"] for i in fresh.next_items("pets", annotator="ann", n=10)]
     web.close()
     fresh.close()
