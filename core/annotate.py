@@ -94,17 +94,22 @@ def record_decision(
 
 def undo_last(session: Session, *, project_id: int, user_id: int) -> tuple[Event, Event]:
     """Undo this user's latest decision that is not undone yet. Refused when someone else has
-    changed that image since: undo never undoes another person's work."""
-    events = [e for e in repo.events_of(session, project_id=project_id)]
-    undone = {e.undoes_event_id for e in events if e.action == "undo"}
-    mine = [e for e in events if e.annotator_id == user_id and e.action in DECISIONS and e.id not in undone]
-    if not mine:
+    changed that image since: undo never undoes another person's work. Queries only this user's
+    latest decision and that image's later events, not the project's whole history."""
+    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
+                                                 Event.undoes_event_id.is_not(None))
+    target = session.scalar(
+        select(Event).where(Event.project_id == project_id, Event.annotator_id == user_id,
+                            Event.action.in_(DECISIONS), Event.id.not_in(undone))
+        .order_by(Event.id.desc()).limit(1))
+    if target is None:
         raise Conflict("undo: you have no decision left to undo in this project")
-    target = mine[-1]
-    later = [e for e in events if e.image_id == target.image_id and e.id > target.id
-             and e.action in LABELING_ACTIONS and e.id not in undone]
-    if later:
-        raise Conflict(f"undo: image {target.image_id} was labeled again since (event {later[-1].id}); "
+    later = session.scalar(
+        select(Event.id).where(Event.image_id == target.image_id, Event.id > target.id,
+                               Event.action.in_(LABELING_ACTIONS), Event.id.not_in(undone))
+        .order_by(Event.id.desc()).limit(1))
+    if later is not None:
+        raise Conflict(f"undo: image {target.image_id} was labeled again since (event {later}); "
                        "undo refused so that nobody else's work is undone")
     current = repo.current_label(session, image_id=target.image_id)
     undo = repo.append_event(
@@ -112,13 +117,14 @@ def undo_last(session: Session, *, project_id: int, user_id: int) -> tuple[Event
         source="human", label_before_id=current.label_id if current else None,
         label_after_id=target.label_before_id, undoes_event_id=target.id,
     )
-    restore_current(session, image_id=target.image_id, undone=undone | {target.id})
+    restore_current(session, image_id=target.image_id)
     return target, undo
 
 
-def restore_current(session: Session, *, image_id: int, undone: set[int | None]) -> None:
+def restore_current(session: Session, *, image_id: int) -> None:
     """Point current_labels at the latest labeling event of the image that is not undone."""
     events = session.scalars(select(Event).where(Event.image_id == image_id).order_by(Event.id)).all()
+    undone = {e.undoes_event_id for e in events if e.action == "undo"}
     alive = [e for e in events if e.action in LABELING_ACTIONS and e.id not in undone]
     if alive:
         repo.set_current_label(session, event=alive[-1])

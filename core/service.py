@@ -162,15 +162,6 @@ class Service:
         finally:
             self._forget_state(project_id)
 
-    def project_model_id(self, session: Session, project: Project) -> str:
-        model_id = (project.settings or {}).get("model_id")
-        if model_id:
-            return model_id
-        embedded = repo.embedded_model_ids(session, project_id=project.id)
-        if not embedded:
-            raise InvalidInput(f"project '{project.name}' has no embeddings yet: run `clipmark embed` first")
-        return embedded[0][0]
-
     def predict(self, project: str) -> scoring.PredictSummary:
         """Store pseudo-labels for every embedded image from the current classifier: zero-shot
         without labels, adapted once people have labeled."""

@@ -282,11 +282,6 @@ def latest_run(session: Session, *, project_id: int) -> PredictionRun | None:
     )
 
 
-def run_predictions(session: Session, *, run_id: int) -> dict[int, Prediction]:
-    rows = session.scalars(select(Prediction).where(Prediction.run_id == run_id))
-    return {p.image_id: p for p in rows}
-
-
 # -- events and current labels -----------------------------------------------------------------
 
 
