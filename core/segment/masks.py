@@ -1,0 +1,206 @@
+"""Binary masks in numpy: COCO run-length encoding, boxes, IoU, polygons, browser overlays, and the
+masked crop CLIP sees to name a region. No torch here.
+
+RLE follows pycocotools (maskApi.c): column-major runs starting with the count of zeros; the compressed
+string stores each count (from the fourth on, minus the count two before) in 5-bit groups with a
+continuation bit, offset by 48 into printable ASCII.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+
+from core.errors import InvalidInput
+
+CLIP_MEAN_RGB = (122, 116, 104)
+OVERLAY_RGBA = (30, 144, 255, 110)
+_GROUPS = 7  # 5-bit groups for any signed 35-bit delta: enough for H*W < 2**32
+
+
+def _check_mask(mask: Any, field: str = "mask") -> np.ndarray:
+    array = np.asarray(mask)
+    if array.ndim != 2:
+        raise InvalidInput(f"{field}: must be a 2-D (H, W) mask, got shape {array.shape}")
+    return array.astype(bool, copy=False)
+
+
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """Column-major run lengths, starting with the (possibly 0) count of zeros."""
+    flat = mask.ravel(order="F")
+    if flat.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    edges = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    runs = np.diff(np.concatenate(([0], edges, [flat.size])))
+    return np.concatenate(([0], runs)) if flat[0] else runs
+
+
+def _counts_to_string(counts: np.ndarray) -> str:
+    values = counts.astype(np.int64)
+    values[3:] -= counts[1:-2].astype(np.int64)  # delta against the count two before, from the 4th on
+    if values.size == 0:
+        return ""
+    shifts = 5 * np.arange(_GROUPS, dtype=np.int64)
+    groups = (values[:, None] >> shifts) & 0x1F
+    rest = values[:, None] >> (shifts + 5)
+    more = np.where(groups & 0x10, rest != -1, rest != 0)
+    used = np.argmin(more, axis=1) + 1  # groups up to and including the first without continuation
+    keep = np.arange(_GROUPS) < used[:, None]
+    chars = groups | np.where(more, 0x20, 0)
+    return (chars[keep] + 48).astype(np.uint8).tobytes().decode("ascii")
+
+
+def _string_to_counts(text: str | bytes) -> np.ndarray:
+    raw = text.encode("ascii") if isinstance(text, str) else bytes(text)
+    chars = np.frombuffer(raw, dtype=np.uint8).astype(np.int64) - 48
+    if chars.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = (chars & 0x20) == 0
+    if (chars < 0).any() or (chars > 63).any() or not last[-1]:
+        raise InvalidInput("rle: counts is not a COCO compressed RLE string")
+    value_of = np.concatenate(([0], np.cumsum(last)[:-1]))  # which value each character belongs to
+    starts = np.flatnonzero(np.concatenate(([True], last[:-1])))
+    position = np.arange(chars.size) - starts[value_of]
+    values = np.zeros(int(last.sum()), dtype=np.int64)
+    np.add.at(values, value_of, (chars & 0x1F) << (5 * position))
+    ends = np.flatnonzero(last)
+    negative = (chars[ends] & 0x10) != 0
+    values[negative] |= -1 << (5 * (position[ends][negative] + 1))
+    values[1::2] = np.cumsum(values[1::2])  # undo the deltas: odd ones chain from counts[1] ...
+    values[2::2] = np.cumsum(values[2::2])  # ... even ones from counts[2] (counts[0] stands alone)
+    return values
+
+
+def rle_encode(mask: np.ndarray) -> dict:
+    """COCO compressed RLE {"size": [H, W], "counts": str}, identical to pycocotools.mask.encode."""
+    array = _check_mask(mask)
+    return {"size": [int(array.shape[0]), int(array.shape[1])], "counts": _counts_to_string(_run_lengths(array))}
+
+
+def _rle_counts(rle: dict) -> tuple[int, int, np.ndarray]:
+    try:
+        height, width = (int(v) for v in rle["size"])
+        counts = rle["counts"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput("rle: must be a dict with 'size' [H, W] and 'counts'") from exc
+    runs = _string_to_counts(counts) if isinstance(counts, str | bytes) else np.asarray(counts, dtype=np.int64)
+    if runs.ndim != 1 or (runs < 0).any() or int(runs.sum()) != height * width:
+        raise InvalidInput(f"rle: counts do not add up to {height}x{width} pixels")
+    return height, width, runs
+
+
+def rle_decode(rle: dict) -> np.ndarray:
+    """(H, W) bool mask from compressed (str/bytes) or uncompressed (list) COCO RLE."""
+    height, width, runs = _rle_counts(rle)
+    flat = np.repeat(np.arange(runs.size) % 2 == 1, runs)
+    return flat.reshape((height, width), order="F")
+
+
+def rle_area(rle: dict) -> int:
+    """Foreground pixel count of an RLE, without decoding it."""
+    return int(_rle_counts(rle)[2][1::2].sum())
+
+
+def mask_bbox(mask: np.ndarray) -> list[float]:
+    """COCO box [x, y, w, h] of the foreground; [0, 0, 0, 0] for an empty mask."""
+    array = _check_mask(mask)
+    rows, cols = np.flatnonzero(array.any(axis=1)), np.flatnonzero(array.any(axis=0))
+    if rows.size == 0:
+        return [0.0, 0.0, 0.0, 0.0]
+    return [float(cols[0]), float(rows[0]), float(cols[-1] - cols[0] + 1), float(rows[-1] - rows[0] + 1)]
+
+
+def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two masks of one shape; 0.0 when both are empty."""
+    first, second = _check_mask(a, "a"), _check_mask(b, "b")
+    if first.shape != second.shape:
+        raise InvalidInput(f"masks: shapes differ ({first.shape} vs {second.shape})")
+    union = int(np.logical_or(first, second).sum())
+    return float(np.logical_and(first, second).sum()) / union if union else 0.0
+
+
+def mask_to_polygons(mask: np.ndarray, *, tolerance: float = 1.0) -> list[list[float]]:
+    """COCO polygons [x1, y1, x2, y2, ...] (>= 3 points each) tracing the outer boundary of each region.
+
+    Holes are not represented: a hole's contour is dropped, so rasterising the polygons fills it.
+    """
+    from skimage.measure import approximate_polygon, find_contours
+
+    array = np.pad(_check_mask(mask), 1).astype(np.float32)
+    polygons = []
+    for contour in find_contours(array, 0.5, positive_orientation="low"):
+        if _signed_area(contour) <= 0:  # clockwise in (row, col): the boundary of a hole
+            continue
+        simple = approximate_polygon(contour, tolerance=tolerance)[:-1] - 1 + 0.5  # unpad; pixel centres
+        if len(simple) >= 3:
+            polygons.append([round(float(v), 2) for v in simple[:, ::-1].ravel()])
+    return polygons
+
+
+def _signed_area(contour: np.ndarray) -> float:
+    rows, cols = contour[:, 0], contour[:, 1]
+    return 0.5 * float(np.dot(cols, np.roll(rows, -1)) - np.dot(rows, np.roll(cols, -1)))
+
+
+def _downscaled(mask: np.ndarray, max_side: int) -> np.ndarray:
+    height, width = mask.shape
+    scale = min(1.0, max_side / max(height, width, 1))
+    if scale == 1.0:
+        return mask
+    rows = (np.arange(max(1, round(height * scale))) / scale).astype(np.int64)
+    cols = (np.arange(max(1, round(width * scale))) / scale).astype(np.int64)
+    return mask[np.minimum(rows, height - 1)][:, np.minimum(cols, width - 1)]
+
+
+def _outline(mask: np.ndarray) -> np.ndarray:
+    """Foreground pixels with a 4-neighbour outside the mask (or on the image border)."""
+    padded = np.pad(mask, 1)
+    inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
+    return mask & ~inner
+
+
+def overlay_png(mask: np.ndarray, *, max_side: int = 512, rgba: tuple[int, int, int, int] = OVERLAY_RGBA) -> bytes:
+    """A palette PNG of the mask (index 1, alpha rgba[3]) with an opaque outline (index 2); 0 transparent."""
+    from PIL import Image
+
+    if not isinstance(max_side, int) or max_side < 1:
+        raise InvalidInput(f"max_side: must be an integer >= 1, got {max_side!r}")
+    if len(rgba) != 4 or not all(isinstance(v, int) and 0 <= v <= 255 for v in rgba):
+        raise InvalidInput(f"rgba: must be 4 integers in 0..255, got {rgba!r}")
+    small = _downscaled(_check_mask(mask), max_side)
+    indices = small.astype(np.uint8)
+    indices[_outline(small)] = 2
+    image = Image.frombytes("P", (indices.shape[1], indices.shape[0]), indices.tobytes())
+    red, green, blue, alpha = rgba
+    image.putpalette([0, 0, 0, red, green, blue, red, green, blue])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", transparency=bytes([0, alpha, 255]), optimize=True, bits=2)
+    return buffer.getvalue()
+
+
+def overlay_data_url(mask: np.ndarray, **options: Any) -> str:
+    """`overlay_png` as a data: URL for an <img> or CSS background."""
+    return "data:image/png;base64," + base64.b64encode(overlay_png(mask, **options)).decode("ascii")
+
+
+def masked_crop(
+    image: np.ndarray, mask: np.ndarray, *, pad: float = 0.1, fill: tuple[int, int, int] = CLIP_MEAN_RGB
+) -> np.ndarray:
+    """The mask's box grown by pad * max(w, h) per side (clipped), pixels outside the mask set to `fill`."""
+    region = _check_mask(mask)
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[:2] != region.shape:
+        raise InvalidInput(f"image: must be (H, W, C) matching the mask {region.shape}")
+    if not region.any():
+        raise InvalidInput("mask: empty (no foreground pixel); nothing to crop")
+    if pad < 0:
+        raise InvalidInput(f"pad: must be >= 0, got {pad!r}")
+    x, y, w, h = (int(v) for v in mask_bbox(region))
+    grow = int(round(pad * max(w, h)))
+    top, left = max(0, y - grow), max(0, x - grow)
+    bottom, right = min(region.shape[0], y + h + grow), min(region.shape[1], x + w + grow)
+    crop = image[top:bottom, left:right].copy()
+    crop[~region[top:bottom, left:right]] = np.asarray(fill, dtype=image.dtype)
+    return crop
