@@ -201,3 +201,78 @@ class Lease(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     done: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+# -- regions (Segment Anything) -----------------------------------------------------------------
+
+REGION_ACTIONS = ("add", "delete", "relabel", "accept_proposal", "reject_proposal", "undo")
+PROPOSAL_STATUSES = ("open", "accepted", "rejected")
+
+
+class Instance(Base):
+    """A region of an image with a class: a mask (COCO RLE), its box and area. The current state;
+    every change to it is also a row of `region_events`. Deleted instances are kept, flagged."""
+
+    __tablename__ = "instances"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    label_id: Mapped[int] = mapped_column(ForeignKey("label_classes.id"))
+    rle: Mapped[dict] = mapped_column(JSON)                 # {"size": [h, w], "counts": "<COCO compressed>"}
+    bbox: Mapped[list[float]] = mapped_column(JSON)         # COCO [x, y, w, h] in image pixels
+    area: Mapped[int] = mapped_column(Integer)
+    score: Mapped[float | None] = mapped_column(Float)      # SAM's predicted IoU of the mask
+    label_confidence: Mapped[float | None] = mapped_column(Float)  # CLIP's probability of the chosen class
+    source: Mapped[str] = mapped_column(String(20))         # "click" (drawn by a person) | "proposal"
+    prompts: Mapped[dict | None] = mapped_column(JSON)      # the clicks and box that made the mask
+    segmenter_id: Mapped[str] = mapped_column(String(300))
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("region_proposals.id", ondelete="SET NULL"))
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RegionProposal(Base):
+    """A region the automatic mask generator found, with CLIP's class probabilities for it. Open
+    proposals are queued by uncertainty; accepted ones became instances; rejected ones are kept so a
+    new proposal run does not offer them again."""
+
+    __tablename__ = "region_proposals"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    segmenter_id: Mapped[str] = mapped_column(String(300))
+    model_id: Mapped[str | None] = mapped_column(String(300))   # the CLIP model that named it
+    rle: Mapped[dict] = mapped_column(JSON)
+    bbox: Mapped[list[float]] = mapped_column(JSON)
+    area: Mapped[int] = mapped_column(Integer)
+    predicted_iou: Mapped[float] = mapped_column(Float)
+    stability: Mapped[float] = mapped_column(Float)
+    label_ids: Mapped[list[int] | None] = mapped_column(JSON)   # class order of `probs`
+    probs: Mapped[bytes | None] = mapped_column(LargeBinary)    # float32
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id", ondelete="SET NULL"))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    uncertainty: Mapped[float] = mapped_column(Float, default=0.0)  # 1 - (p1 - p2): higher is less sure
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RegionEvent(Base):
+    """The append-only history of region decisions (add, delete, relabel, accept or reject a
+    proposal, undo): who, when, before, after. Rows are only ever inserted."""
+
+    __tablename__ = "region_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"))
+    proposal_id: Mapped[int | None] = mapped_column(ForeignKey("region_proposals.id", ondelete="CASCADE"))
+    annotator_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    label_before_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
+    label_after_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
+    undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("region_events.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -16,7 +16,7 @@ from tests import pg
 
 EXPECTED_TABLES = {
     "projects", "label_classes", "images", "embeddings", "text_heads", "prediction_runs",
-    "predictions", "events", "current_labels", "users",
+    "predictions", "events", "current_labels", "users", "leases", "instances", "region_proposals", "region_events",
 }
 
 
