@@ -1,23 +1,30 @@
 """One record per image with its label and where that label came from: what every export writes.
 
 Records are streamed from one joined query (images + current label + latest prediction), so an
-export holds one batch of rows at a time, never the whole project."""
+export holds one batch of rows at a time, never the whole project. A record carries the live region
+instances of its image too, fetched with one query per batch of records."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
 from datetime import datetime
+from itertools import islice
+from typing import Any
 
-from sqlalchemy import Select, and_, func, not_, or_, select
+from sqlalchemy import Select, and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InvalidInput
-from core.store import repo
-from core.store.schema import CurrentLabel, Image, Prediction, User
+from core.store import regions, repo
+from core.store.schema import CurrentLabel, Image, Instance, Prediction, User
 
 INCLUDES = ("all", "human", "model")  # which label sources may supply the label
 STATUSES = ("all", "labeled", "unlabeled")
+# What makes an image "labeled" for --status: its class label (classification formats), a class label
+# or a live region instance (coco), a person's class label or an instance (the yolo region formats).
+LABELED_BY = ("label", "label_or_instance", "human_or_instance")
+INSTANCE_BATCH = 500  # records whose instances are fetched with one query
 
 
 @dataclass(frozen=True)
@@ -36,16 +43,19 @@ class Record:
     model_version: str | None
     timestamp: datetime | None
     agreement: str | None = None  # final-label policy where several labeled: single/majority/reviewer/conflict
+    instances: tuple[dict[str, Any], ...] = ()  # live region instances (core.store.regions.instance_rows)
 
 
 @dataclass(frozen=True)
 class RecordFilter:
     """`include`: human labels (human/import/review), model pseudo-labels, or both (human first);
-    `min_confidence`: pseudo-labels below it are dropped; `status`: keep labeled, unlabeled or all."""
+    `min_confidence`: pseudo-labels below it are dropped; `status`: keep labeled, unlabeled or all;
+    `labeled_by`: what counts as labeled for `status` (LABELED_BY)."""
 
     include: str = "all"
     min_confidence: float = 0.0
     status: str = "all"
+    labeled_by: str = "label"
 
     def __post_init__(self) -> None:
         if self.include not in INCLUDES:
@@ -54,20 +64,33 @@ class RecordFilter:
             raise InvalidInput(f"--status: unknown '{self.status}' (valid: {', '.join(STATUSES)})")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise InvalidInput(f"--min-confidence: {self.min_confidence} is not between 0 and 1")
+        if self.labeled_by not in LABELED_BY:
+            raise InvalidInput(f"labeled_by: unknown '{self.labeled_by}' (valid: {', '.join(LABELED_BY)})")
 
 
 def iter_records(
     session: Session, *, project_id: int, batch: int = 2000, where: RecordFilter | None = None,
 ) -> Iterator[Record]:
     """Records in image id order. With the default filter: the human (or import/review) label when
-    there is one, else the latest prediction, else no label."""
+    there is one, else the latest prediction, else no label; each with its image's live instances."""
     where = where or RecordFilter()
     names = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
     run = repo.latest_run(session, project_id=project_id)
     query = _query(project_id, None if run is None else run.id, where)
+    has_instances = regions.count_instances(session, project_id=project_id) > 0
     rows = session.execute(query.execution_options(yield_per=batch))
-    for row in rows:
-        yield _record(row, names, run, where)
+    records = (_record(row, names, run, where) for row in rows)
+    yield from _with_instances(session, records) if has_instances else records
+
+
+def _with_instances(session: Session, records: Iterable[Record]) -> Iterator[Record]:
+    """The records with their instances attached, one instance query per INSTANCE_BATCH records."""
+    records = iter(records)
+    while chunk := list(islice(records, INSTANCE_BATCH)):
+        found = regions.instance_rows(session, image_ids=[r.image_id for r in chunk])
+        for record in chunk:
+            rows = found.get(record.image_id)
+            yield record if rows is None else replace(record, instances=tuple(rows))
 
 
 def count_records(session: Session, *, project_id: int, where: RecordFilter | None = None) -> int:
@@ -92,6 +115,9 @@ def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select: 
     human = CurrentLabel.image_id.is_not(None)
     model = and_(Prediction.id.is_not(None), Prediction.confidence >= where.min_confidence)
     labeled = {"all": or_(human, model), "human": human, "model": model}[where.include]
+    if where.labeled_by != "label":
+        instance = exists().where(Instance.image_id == Image.id, Instance.deleted.is_(False))
+        labeled = or_(instance, labeled if where.labeled_by == "label_or_instance" else human)
     if where.status == "labeled":
         query = query.where(labeled)
     elif where.status == "unlabeled":

@@ -20,36 +20,48 @@ from core.export.options import SPLIT_NAMES, ExportOptions, build_options
 from core.export.rows import ExportMeta, Item
 from core.export.split import SplitPlan, plan_split
 from core.records import RecordFilter, count_records, iter_records
-from core.store import repo
+from core.store import regions, repo
 from core.store.schema import Project
 
 
 @dataclass
 class Stats:
+    regions: bool = False  # the format writes instances: count them, and images with one are labeled
     images: int = 0
     labeled: int = 0
     per_class: Counter[str] = field(default_factory=Counter)
     by_source: Counter[str] = field(default_factory=Counter)
     per_split: Counter[str] = field(default_factory=Counter)
+    instances: Counter[str] = field(default_factory=Counter)
+    with_instances: int = 0
 
     def add(self, item: Item) -> None:
+        record = item.record
         self.images += 1
-        if item.record.label is not None:
-            self.labeled += 1
-            self.per_class[item.record.label] += 1
-        self.by_source[item.record.source or "unlabeled"] += 1
+        self.labeled += record.label is not None or (self.regions and bool(record.instances))
+        if record.label is not None:
+            self.per_class[record.label] += 1
+        self.by_source[record.source or "unlabeled"] += 1
         if item.split is not None:
             self.per_split[item.split] += 1
+        if self.regions and record.instances:
+            self.with_instances += 1
+            self.instances.update(instance["label"] for instance in record.instances)
 
     def counts(self, *, skipped_unlabeled: int) -> dict[str, Any]:
-        return {"images": self.images, "labeled": self.labeled, "unlabeled": self.images - self.labeled,
-                "skipped_unlabeled": skipped_unlabeled, "per_class": dict(self.per_class),
-                "by_source": dict(self.by_source), "per_split": dict(self.per_split) or None}
+        counts = {"images": self.images, "labeled": self.labeled, "unlabeled": self.images - self.labeled,
+                  "skipped_unlabeled": skipped_unlabeled, "per_class": dict(self.per_class),
+                  "by_source": dict(self.by_source), "per_split": dict(self.per_split) or None}
+        if self.regions:
+            counts.update(instances=sum(self.instances.values()), images_with_instances=self.with_instances,
+                          instances_per_class=dict(self.instances))
+        return counts
 
 
 def resolve(spec: FormatSpec, opts: ExportOptions) -> tuple[ExportOptions, str | None]:
     """Per-format defaults and checks; returns the options and the single file name (or None)."""
-    if spec.images == "folder" and opts.link is None:
+    opts = replace(opts, where=replace(opts.where, labeled_by=spec.labeled_by))
+    if spec.images in ("folder", "copied") and opts.link is None:
         opts = replace(opts, link="copy")
     if spec.images == "embedded" and opts.link is not None:
         raise InvalidInput(f"--link: the {opts.fmt} format embeds the image bytes; --link does not apply")
@@ -70,7 +82,8 @@ def export_project(
     sessions: sessionmaker[Session], *, project_id: int, fmt: str, out: str | Path, **options: Any,
 ) -> dict[str, Any]:
     """Export one project. Options: include, min_confidence, status, link, split, seed, leak_threshold,
-    overwrite, progress (tqdm), on_progress(done, total). Returns the report (the manifest's counts)."""
+    overwrite, progress (tqdm), on_progress(done, total), masks (coco: rle | polygons). Returns the
+    report (the manifest's counts)."""
     opts = build_options(fmt=fmt, out=out, formats=tuple(FORMATS), **options)
     spec = FORMATS[fmt]
     opts, single = resolve(spec, opts)
@@ -86,9 +99,10 @@ def _export(session: Session, project: Project, spec: FormatSpec, opts: ExportOp
     classes = tuple(c.name for c in repo.classes_of(session, project_id=project.id, include_archived=True))
     where, skipped = _writable(session, project.id, spec, opts.where)
     plan = _plan(session, project, where, opts)
-    meta = ExportMeta(project=project.name, classes=classes, split_names=plan.names if plan else (), options=opts)
+    meta = ExportMeta(project=project.name, classes=classes, split_names=plan.names if plan else (), options=opts,
+                      has_instances=regions.count_instances(session, project_id=project.id) > 0)
     total = count_records(session, project_id=project.id, where=where)
-    stats = Stats()
+    stats = Stats(regions=spec.labeled_by != "label")
     with staged(opts.out, overwrite=opts.overwrite, single_file=single) as target:
         items = _items(iter_records(session, project_id=project.id, where=where), plan, stats, opts, total)
         spec.write(target, items, meta)

@@ -144,7 +144,8 @@ def _json_row(line: str, where: str) -> LabelRow | Problem | None:
 
 def read_coco(source: Path) -> Rows:
     """COCO files: the image-level label is the one category of an image's annotations (images with
-    annotations of several categories are ambiguous for classification and reported)."""
+    annotations of several categories are ambiguous for classification and reported). The region
+    annotations of a clipmark export (provenance with a segmenter_id) are not image labels: skipped."""
     for file in _find(source, ("annotations.json", "annotations_*.json"), what="COCO"):
         try:
             data = json.loads(file.read_text(encoding="utf-8"))
@@ -159,7 +160,8 @@ def read_coco(source: Path) -> Rows:
 def _coco_rows(file: Path, categories: dict, images: dict, annotations: list) -> Rows:  # type: ignore[type-arg]
     per_image: dict[object, list[dict]] = {}  # type: ignore[type-arg]
     for annotation in annotations:
-        per_image.setdefault(annotation.get("image_id"), []).append(annotation)
+        if "segmenter_id" not in (annotation.get("provenance") or {}):
+            per_image.setdefault(annotation.get("image_id"), []).append(annotation)
     for image_id, found in per_image.items():
         where = f"{file} image {image_id}"
         category_ids = {a.get("category_id") for a in found}
@@ -175,6 +177,17 @@ def _coco_rows(file: Path, categories: dict, images: dict, annotations: list) ->
         source = (found[0].get("provenance") or {}).get("source")
         keys = tuple(str(image[k]) for k in ("path", "file_name") if image.get(k))
         yield LabelRow(names[0], image.get("sha256"), keys, source, where)
+    yield from _image_entry_labels(file, images, seen=set(per_image))
+
+
+def _image_entry_labels(file: Path, images: dict, *, seen: set) -> Rows:  # type: ignore[type-arg]
+    """A clipmark export with instances keeps each image's class on the image entry ("label")."""
+    for image_id, image in images.items():
+        if image_id in seen or not isinstance(image, dict) or not image.get("label"):
+            continue
+        source = (image.get("label_provenance") or {}).get("source")
+        keys = tuple(str(image[k]) for k in ("path", "file_name") if image.get(k))
+        yield LabelRow(str(image["label"]), image.get("sha256"), keys, source, f"{file} image {image_id}")
 
 
 READERS = {"imagefolder": read_imagefolder, "csv": read_csv, "coco": read_coco, "jsonl": read_jsonl}

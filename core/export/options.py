@@ -12,6 +12,7 @@ from core.records import RecordFilter
 
 ProgressFn = Callable[[int, int], None]
 LINKS = ("copy", "hardlink", "symlink")
+MASKS = ("rle", "polygons")  # how coco writes instance masks
 SPLIT_NAMES = {2: ("train", "val"), 3: ("train", "val", "test")}
 DEFAULT_LEAK_THRESHOLD = 0.95
 
@@ -28,12 +29,14 @@ class ExportOptions:
     overwrite: bool = False
     progress: bool = False
     on_progress: ProgressFn | None = None
+    masks: str = "rle"                   # coco segmentation: rle | polygons
 
     def summary(self) -> dict[str, object]:
         """The options as written into the manifest and the report."""
         return {"format": self.fmt, "include": self.where.include, "min_confidence": self.where.min_confidence,
                 "status": self.where.status, "link": self.link, "split": list(self.split) if self.split else None,
-                "seed": self.seed, "leak_threshold": self.leak_threshold if self.split else None}
+                "seed": self.seed, "leak_threshold": self.leak_threshold if self.split else None,
+                "masks": self.masks}
 
 
 def parse_split(text: str | tuple[float, ...] | list[float] | None) -> tuple[float, ...] | None:
@@ -58,12 +61,14 @@ def build_options(
     *, fmt: str, out: str | Path, formats: tuple[str, ...], include: str = "all", min_confidence: float = 0.0,
     status: str = "all", link: str | None = None, split: str | tuple[float, ...] | None = None, seed: int = 0,
     leak_threshold: float | None = DEFAULT_LEAK_THRESHOLD, overwrite: bool = False, progress: bool = False,
-    on_progress: ProgressFn | None = None,
+    on_progress: ProgressFn | None = None, masks: str = "rle",
 ) -> ExportOptions:
     if fmt not in formats:
         raise InvalidInput(f"--format: unknown '{fmt}' (valid: {', '.join(formats)})")
     if link is not None and link not in LINKS:
         raise InvalidInput(f"--link: unknown '{link}' (valid: {', '.join(LINKS)})")
+    if masks not in MASKS:
+        raise InvalidInput(f"--masks: unknown '{masks}' (valid: {', '.join(MASKS)})")
     if leak_threshold is not None and not -1.0 <= leak_threshold <= 1.0:
         raise InvalidInput(f"--leak-threshold: {leak_threshold} is not a cosine between -1 and 1")
     if not str(out).strip():
@@ -72,5 +77,5 @@ def build_options(
         fmt=fmt, out=Path(out).expanduser().absolute(),
         where=RecordFilter(include=include, min_confidence=float(min_confidence), status=status),
         link=link, split=parse_split(split), seed=int(seed), leak_threshold=leak_threshold,
-        overwrite=overwrite, progress=progress, on_progress=on_progress,
+        overwrite=overwrite, progress=progress, on_progress=on_progress, masks=masks,
     )

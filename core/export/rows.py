@@ -32,6 +32,7 @@ class ExportMeta:
     classes: tuple[str, ...]           # in project order; COCO ids and ClassLabel indices follow it
     split_names: tuple[str, ...]       # () without a split
     options: ExportOptions
+    has_instances: bool = False        # COCO then keeps image-level labels on the images, not as annotations
 
     @property
     def link(self) -> str | None:
@@ -61,13 +62,18 @@ def row(record: Record, *, file: str, split: str | None) -> dict[str, Any]:
     return data
 
 
-def place(target: Any, item: Item, *, folder: str, link: str) -> str:
-    """Copy or link the image of `item` into `folder` of the export; returns its relative path."""
-    record = item.record
+def export_name(record: Record) -> str:
+    """The file name the image of `record` gets in an export (before any clash is resolved)."""
     suffix = PurePosixPath(record.file_path.replace("\\", "/")).suffix.lstrip(".")
-    name = image_file_name(record.path, image_id=record.image_id, fmt=suffix or None)
-    return target.place_image(record.file_path, folder, name, link=link, image_id=record.image_id,
-                              sha256=record.sha256)
+    return image_file_name(record.path, image_id=record.image_id, fmt=suffix or None)
+
+
+def place(target: Any, item: Item, *, folder: str, link: str, name: str | None = None) -> str:
+    """Copy or link the image of `item` into `folder` of the export (as `name`, default its export
+    name; a variant if taken); returns its relative path."""
+    record = item.record
+    return target.place_image(record.file_path, folder, name or export_name(record), link=link,
+                              image_id=record.image_id, sha256=record.sha256)
 
 
 def split_folder(base: str, split: str | None) -> str:

@@ -1,11 +1,13 @@
-"""Stratified train/val/test splits with a leak check: near-duplicate images (cosine of their cached
-embeddings above a threshold) are moved into one split, so no copy of a training image is tested on.
+"""Stratified train/val/test splits (by class label, or by the main instance class of an image with
+regions only) with a leak check: near-duplicate images (cosine of their cached embeddings above a
+threshold) are moved into one split, so no copy of a training image is tested on.
 
 The plan holds three small arrays per image (id, class, split), never records; the leak check needs
 the project's embeddings (N x D float32) and compares them in blocks of bounded size."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -111,7 +113,8 @@ def plan_split(
     classes: dict[str | None, int] = {}
     for record in records:
         ids_list.append(record.image_id)
-        label_list.append(-1 if record.label is None else classes.setdefault(record.label, len(classes)))
+        stratum = stratum_of(record)
+        label_list.append(-1 if stratum is None else classes.setdefault(stratum, len(classes)))
     image_ids = np.asarray(ids_list, dtype=np.int64)
     labels = np.asarray(label_list, dtype=np.int64)
     del ids_list, label_list
@@ -120,6 +123,15 @@ def plan_split(
         return SplitPlan(names, image_ids, split, {"skipped": "disabled"})
     split, report = _leak_check(session, project, image_ids, split, leak_threshold)
     return SplitPlan(names, image_ids, split, report)
+
+
+def stratum_of(record: Record) -> str | None:
+    """What a record is stratified by: its class label, else its most frequent instance class
+    (the first such in class-name order on a tie), else None (the unlabeled stratum)."""
+    if record.label is not None or not record.instances:
+        return record.label
+    counts = Counter(instance["label"] for instance in record.instances)
+    return min(counts, key=lambda name: (-counts[name], name))
 
 
 def _leak_check(
