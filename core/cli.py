@@ -36,6 +36,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
 
 
+def _sam_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sam-model", help="Segment Anything model: vit_b, vit_l, vit_h, vit_t (MobileSAM) or tiny "
+                   "(env CLIPMARK_SAM_MODEL; default vit_b)")
+    p.add_argument("--sam-checkpoint", help="local SAM checkpoint .pth (env CLIPMARK_SAM_CHECKPOINT); 'random' for "
+                   "random weights; unset: the official download (vit_b/l/h)")
+
+
 def _service(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
     from core.service import Service
 
@@ -136,8 +143,11 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export_args(p: argparse.ArgumentParser) -> None:
     _db_project(p)
-    p.add_argument("--format", default="csv", choices=["imagefolder", "yolo", "csv", "jsonl", "coco", "hf"],
-                   help="export format (default csv)")
+    p.add_argument("--format", default="csv", help="export format (default csv); coco, yolo-detect and "
+                   "yolo-segment also write region instances",
+                   choices=["imagefolder", "yolo", "csv", "jsonl", "coco", "hf", "yolo-detect", "yolo-segment"])
+    p.add_argument("--masks", default="rle", choices=["rle", "polygons"],
+                   help="coco: instance masks as compressed RLE (exact, default) or polygons")
     p.add_argument("--out", required=True, help="output folder; for csv/jsonl/coco a .csv/.jsonl/.json file also works")
     p.add_argument("--include", default="all", choices=["all", "human", "model"],
                    help="label sources: human (incl. import/review), model (pseudo-labels), all (human first)")
@@ -158,7 +168,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     report = _service(args, settings).export(
         args.project, fmt=args.format, out=args.out, include=args.include, min_confidence=args.min_confidence,
         status=args.status, link=args.link, split=args.split, seed=args.seed, overwrite=args.overwrite,
-        leak_threshold=None if args.no_leak_check else args.leak_threshold, progress=True)
+        leak_threshold=None if args.no_leak_check else args.leak_threshold, masks=args.masks, progress=True)
     _print(report)
     return 0
 
@@ -285,6 +295,7 @@ def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     _model_args(p)
+    _sam_args(p)
     if demo_flag:
         p.add_argument("--demo", action="store_true",
                        help="also create the demo project (scikit-image photographs) if it is missing")
@@ -403,6 +414,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import core.cli_regions  # noqa: F401  (registers the region commands)
+
     parser = argparse.ArgumentParser(prog="clipmark", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, add_args, _) in COMMANDS.items():
@@ -411,7 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 OVERRIDES = {"db": "db", "model": "model", "model_config": "model_config", "device": "device",
-             "batch_size": "batch_size", "num_workers": "workers"}
+             "batch_size": "batch_size", "num_workers": "workers", "sam_model": "sam_model",
+             "sam_checkpoint": "sam_checkpoint"}
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -434,5 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+if __name__ == "__main__":  # `python -m core.cli`: run the importable module, whose table the plugins fill
+    from core.cli import main as module_main
+
+    sys.exit(module_main())

@@ -23,6 +23,8 @@ class Settings:
     num_workers: int | None = None
     max_pixels: int = 100_000_000
     user: str = "local"
+    sam_model: str = "vit_b"                 # core.models.sam.SEGMENTERS: vit_b, vit_l, vit_h, vit_t, tiny
+    sam_checkpoint: str | None = None        # local .pth; None: the official download (vit_b/l/h)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -36,6 +38,8 @@ class Settings:
             device=env.get("CLIPMARK_DEVICE") or None,
             media_dir=Path(env["CLIPMARK_MEDIA"]) if env.get("CLIPMARK_MEDIA") else None,
             user=env.get("CLIPMARK_USER") or env.get("USER") or "local",
+            sam_model=env.get("CLIPMARK_SAM_MODEL") or "vit_b",
+            sam_checkpoint=env.get("CLIPMARK_SAM_CHECKPOINT") or None,
         )
 
     def with_overrides(self, **changes: object) -> Settings:

@@ -45,6 +45,8 @@ class Service:
     def close(self) -> None:
         if self._refitter is not None:
             self._refitter.stop()
+        if getattr(self, "_regions", None) is not None:
+            self._regions.close()
         self.engine.dispose()
 
     def _after_change(self, state: ProjectState) -> None:
@@ -458,6 +460,17 @@ class Service:
             if getattr(self, "_workspace", None) is None:
                 self._workspace = Workspace.create(self.settings)
             return self._workspace
+
+    @property
+    def regions(self) -> Any:
+        """The core.regions.Regions of this service: Segment Anything, its embedding cache, instances
+        and region proposals. Made on first use; the segmenter loads on the first click."""
+        from core.regions import Regions
+
+        with self._state_lock:
+            if getattr(self, "_regions", None) is None:
+                self._regions = Regions(self)
+            return self._regions
 
     def project_names(self) -> list[str]:
         with self.sessions.begin() as session:
