@@ -14,7 +14,7 @@ import gradio as gr
 
 from core.config import Settings
 from core.service import Service
-from webapp import handlers, render, team
+from webapp import handlers, region_api, render, team
 from webapp.views import Ctx, dashboard, export, grid, label, people, projects, review, search
 from webapp.wiring import bind
 
@@ -26,7 +26,7 @@ API = (
     handlers.jobs, handlers.job, handlers.model_status, handlers.next_item, handlers.decide, handlers.undo,
     handlers.label_many, handlers.grid_page, handlers.search, handlers.suspects, handlers.dashboard,
     team.whoami, team.add_user, team.list_users, team.disable_user, team.set_overlap, team.agreement,
-    team.review_queue, team.resolve, team.history, team.release_leases,
+    team.review_queue, team.resolve, team.history, team.release_leases, *region_api.ENDPOINTS,
 )
 JOB_POLL_S = 1.0
 RENEW_S = 60.0  # the Label view's heartbeat; a lease lasts core.leases.LEASE_SECONDS (10 min)
@@ -80,6 +80,7 @@ def build_app(service: Service) -> gr.Blocks:
     with gr.Blocks(title="clipmark", fill_width=True) as app:
         gr.HTML("", visible="hidden", elem_id="cm-keys", js_on_load=asset("keys.js"),
                 head=f"<style>{asset('style.css')}</style>")
+        gr.HTML("", visible="hidden", elem_id="cm-regions-js", js_on_load=asset("regions.js"))
         with gr.Row(equal_height=True):
             gr.Markdown("## clipmark", elem_id="cm-title")
             project = gr.Dropdown(label="Project", choices=[], scale=3, elem_id="cm-project")

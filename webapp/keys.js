@@ -72,6 +72,8 @@ if (!window.cmKeysInstalled) {
       e.preventDefault(); click("#cm-skip");
     } else if (key === "z" || key === "Z" || key === "Backspace") {
       e.preventDefault(); click("#cm-undo");
+    } else if (key === "r" || key === "R") {
+      e.preventDefault(); click("#cm-mode-regions");
     } else if (key === "?") {
       e.preventDefault(); toggleHelp();
     } else if (key === "/") {

@@ -37,7 +37,8 @@ def write_images(folder: Path, count: int, *, seed: int = 0) -> list[Path]:
 
 def tiny_settings(tmp: Path, **changes: object) -> Settings:
     base = Settings(db=str(tmp / "app.sqlite"), model=TINY_NAME, pretrained=None, media_dir=tmp / "media",
-                    batch_size=8, num_workers=0, user="tester")
+                    batch_size=8, num_workers=0, user="tester",
+                    sam_model="tiny", sam_checkpoint="random")
     return base.with_overrides(**changes)
 
 

@@ -106,8 +106,13 @@ PICK_JS = ("(seq, project, current, label) => "
 
 
 def build(ctx: Ctx) -> dict[str, Any]:
+    from webapp.views import regions
+
     banner = gr.HTML(elem_id="cm-model-banner")
-    with gr.Row(equal_height=False):
+    with gr.Row():
+        to_classify = gr.Button("Classify images", size="sm", elem_id="cm-mode-classify", min_width=120, scale=0)
+        to_regions = gr.Button("Regions (R)", size="sm", elem_id="cm-mode-regions", min_width=120, scale=0)
+    with gr.Row(equal_height=False) as classify_row:
         with gr.Column(scale=3):
             card = gr.HTML(render.card(None, url=None, error=None), elem_id="cm-card")
         with gr.Column(scale=2, min_width=320):
@@ -121,6 +126,14 @@ def build(ctx: Ctx) -> dict[str, Any]:
             pick = gr.Button("pick", visible="hidden", elem_id="cm-pick-btn")
     current = gr.State(None)
     seq = gr.Number(None, visible="hidden")  # the page's event counter (LABEL_EVENTS' js)
+    region = regions.build(ctx, seq=seq, events=LABEL_EVENTS)
+    modes = [classify_row, region["row"]]
+    to_classify.click(lambda: (gr.update(visible=True), gr.update(visible=False)), None, modes,
+                      api_visibility="undocumented", show_progress="hidden")
+    to_regions.click(lambda: (gr.update(visible=False), gr.update(visible=True)), None, modes,
+                     api_visibility="undocumented", show_progress="hidden").then(
+        region["enter"], [seq, ctx.project, current], region["shown"], api_name="ui_region_enter",
+        api_visibility="undocumented", show_progress="hidden", **LABEL_EVENTS)
     shown = [card, side, current]
     common: dict[str, Any] = {"api_visibility": "undocumented", "show_progress": "hidden", **LABEL_EVENTS}
     accept.click(ctx.ordered(ui_accept, 3), [seq, ctx.project, current], shown, api_name="ui_accept", **common)
