@@ -112,8 +112,9 @@ class Regions:
 
     # -- click to mask -------------------------------------------------------------------------
 
-    def predict(self, project: str, image_id: int, prompts: dict[str, Any] | Prompts) -> tuple[
-            dict[str, Any], Prompts, MaskPrediction]:
+    def predict(self, project: str, image_id: int, prompts: dict[str, Any] | Prompts, *,
+                max_side: int | None = None) -> tuple[dict[str, Any], Prompts, MaskPrediction]:
+        """SAM's masks for the prompts, at the image's size (or scaled to `max_side`, for display)."""
         image = self.image(project, image_id)
         if not isinstance(prompts, Prompts):
             prompts = Prompts.parse(prompts, width=image["width"], height=image["height"])
@@ -121,18 +122,22 @@ class Regions:
         points = np.array([p[:2] for p in prompts.points], dtype=np.float32) if prompts.points else None
         labels = np.array([p[2] for p in prompts.points], dtype=np.int64) if prompts.points else None
         box = np.array(prompts.box, dtype=np.float32) if prompts.box else None
-        result = self.segmenter().predict(embedding, points=points, labels=labels, box=box, multimask=True)
+        result = self.segmenter().predict(embedding, points=points, labels=labels, box=box, multimask=True,
+                                          max_side=max_side)
         return image, prompts, result
 
     def segment(self, project: str, image_id: int, prompts: dict[str, Any] | Prompts) -> dict[str, Any]:
-        """The candidate masks for these prompts: score, area, box and a small overlay PNG each,
-        best first-choice index (SAM's highest predicted IoU among non-empty masks)."""
+        """The candidate masks for these prompts, made at display size (OVERLAY_SIDE; the saved mask is
+        made at full size when accepted): score, area and box (in image pixels, from the display-size
+        mask) and a small overlay PNG each; the best first choice (SAM's highest predicted IoU among
+        non-empty masks)."""
         from core.segment.masks import mask_bbox, overlay_png
 
         start = time.perf_counter()
-        image, prompts, result = self.predict(project, image_id, prompts)
-        masks = [{"index": k, "score": float(result.scores[k]), "area": int(mask.sum()),
-                  "bbox": mask_bbox(mask) if mask.any() else [0.0, 0.0, 0.0, 0.0],
+        image, prompts, result = self.predict(project, image_id, prompts, max_side=OVERLAY_SIDE)
+        scale = image["width"] / result.masks.shape[2]
+        masks = [{"index": k, "score": float(result.scores[k]), "area": int(round(mask.sum() * scale * scale)),
+                  "bbox": [round(v * scale, 1) for v in mask_bbox(mask)] if mask.any() else [0.0, 0.0, 0.0, 0.0],
                   "png": overlay_png(mask, max_side=OVERLAY_SIDE)} for k, mask in enumerate(result.masks)]
         return {"image_id": image["image_id"], "width": image["width"], "height": image["height"],
                 "masks": masks, "best": best_choice(result), "prompts": prompts.as_json(),

@@ -178,6 +178,8 @@ if (!window.cmRegionsInstalled) {
       handled(); if (state.proposal) send("reject");
     } else if (key === "p" || key === "P") {
       handled(); const b = $("#cm-rpropose"); if (b) b.click();
+    } else if (key === "v" || key === "V") {
+      handled(); send("proposal");
     } else if (key === "n" || key === "N") {
       handled(); send("next");
     } else if (key === "b" || key === "B") {

@@ -17,6 +17,7 @@ REGION_KEYS = (
     ("1-9", "save it with that class (or relabel the selected instance)"), ("Esc", "clear the clicks"),
     ("Z or Backspace", "remove the last click, or undo your last region action"),
     ("Delete", "delete the selected instance"), ("P", "propose regions on this image"),
+    ("V", "the next proposal to review (this image's, then the project's least certain)"),
     ("X", "reject the proposal shown"), ("N / B", "next / previous image"), ("R", "back to classifying"),
 )
 

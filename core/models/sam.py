@@ -186,8 +186,11 @@ class SamSegmenter:
         box: np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
+        max_side: int | None = None,
     ) -> MaskPrediction:
-        """Masks for point (original-pixel xy; labels 1 positive, 0 negative) and/or box (xyxy) prompts."""
+        """Masks for point (original-pixel xy; labels 1 positive, 0 negative) and/or box (xyxy) prompts.
+        `max_side`: the masks come out scaled so that their longer side is at most this (SAM's upsampling
+        ends at that size instead of the full image: what a display needs, at a fraction of the cost)."""
         import torch
 
         prompts = self._prompts(embedding, points, labels, box, mask_input)
@@ -201,7 +204,8 @@ class SamSegmenter:
                 dense_prompt_embeddings=dense,
                 multimask_output=bool(multimask),
             )
-            masks = sam.postprocess_masks(low_res, embedding.input_size, embedding.original_size) > sam.mask_threshold
+            size = output_size(embedding.original_size, max_side)
+            masks = sam.postprocess_masks(low_res, embedding.input_size, size) > sam.mask_threshold
         return MaskPrediction(
             masks=masks[0].cpu().numpy(),
             scores=scores[0].float().cpu().numpy(),
@@ -286,6 +290,16 @@ class SamSegmenter:
             records = generator.generate(pixels)
         records.sort(key=lambda record: record["predicted_iou"], reverse=True)
         return [{key: record[key] for key in GENERATED_KEYS} for record in records[:max_masks]]
+
+
+def output_size(original: tuple[int, int], max_side: int | None) -> tuple[int, int]:
+    """`original` (H, W), scaled down so that its longer side is at most `max_side` (never up)."""
+    if max_side is None or max(original) <= max_side:
+        return original
+    if max_side < 1:
+        raise InvalidInput(f"max_side: must be at least 1, got {max_side}")
+    scale = max_side / max(original)
+    return max(1, round(original[0] * scale)), max(1, round(original[1] * scale))
 
 
 def _check_image(image: np.ndarray) -> np.ndarray:

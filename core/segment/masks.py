@@ -177,7 +177,9 @@ def overlay_png(mask: np.ndarray, *, max_side: int = 512, rgba: tuple[int, int, 
     red, green, blue, alpha = rgba
     image.putpalette([0, 0, 0, red, green, blue, red, green, blue])
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", transparency=bytes([0, alpha, 255]), optimize=True, bits=2)
+    # zlib's fastest level: it is on the click path (optimize=True took 36 ms per mask, level 1 under 1-3 ms,
+    # for some 30% more bytes: still a few KB)
+    image.save(buffer, format="PNG", transparency=bytes([0, alpha, 255]), bits=2, compress_level=1)
     return buffer.getvalue()
 
 

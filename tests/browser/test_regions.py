@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from core.proposals import propose
 from core.service import Service
 from core.store.repo import ClassSpec
 from tests.webapp.conftest import launch, tiny_settings, write_images
@@ -34,6 +35,9 @@ def page(tmp_path: Path) -> Iterator[object]:
     service.import_images("shapes", write_images(tmp_path / "imgs", 4), progress=False)
     service.embed("shapes", progress=False)
     service.predict("shapes")
+    # regions proposed ahead on image 3 (the tiny random Sam rates its masks low: its filters are opened)
+    propose(service.regions, "shapes", image_ids=[2, 3], pred_iou_thresh=0.0, stability_score_thresh=0.0,
+            min_confidence=0.0)
     app = build_app(service)
     url = launch(app)
     with playwright.sync_playwright() as p:
@@ -103,3 +107,24 @@ def test_clicks_cross_the_wire_as_small_payloads(page) -> None:  # type: ignore[
     assert sent and max(sent) < 2_000
     card_bytes = len(page.locator("#cm-rcard").evaluate("e => e.outerHTML"))
     assert card_bytes < 60_000
+
+
+def test_review_proposals_with_keys(page) -> None:  # type: ignore[no-untyped-def]
+    """V shows the least certain proposal (on whichever image), X rejects it, V brings the next one,
+    Enter accepts it as an instance of the class CLIP gave it."""
+    expect(page.locator("#cm-card img.cm-main")).to_be_visible()
+    page.keyboard.press("r")
+    expect(page.locator("#cm-rcard img.cm-rimg")).to_be_visible()
+    card = page.locator("#cm-rcard")
+    page.keyboard.press("v")
+    expect(card.locator("img.cm-prop")).to_be_visible()                # the proposal's mask over its image
+    first = card.get_attribute("data-proposal")
+    assert first
+    page.keyboard.press("x")
+    expect(page.locator("#cm-rside")).to_contain_text(f"Rejected proposal #{first}")
+    page.keyboard.press("v")
+    expect(card.locator("img.cm-prop")).to_be_visible()
+    expect(card).not_to_have_attribute("data-proposal", first)         # a rejected one is not offered again
+    page.keyboard.press("Enter")
+    expect(page.locator("#cm-rside")).to_contain_text("Accepted proposal as #1")
+    expect(page.locator("#cm-rside .cm-inst")).to_have_count(1)

@@ -57,6 +57,19 @@ def test_click_gives_masks_of_the_image_size(tiny, embedding):
     assert one.masks.shape == (1, 48, 80) and one.scores.shape == (1,) and one.logits_lowres.shape == (1, 16, 16)
 
 
+def test_display_size_masks_match_the_full_size_ones(tiny, embedding):
+    """max_side: the click path's masks, made at display size, are the full-size masks scaled down."""
+    click = {"points": np.array([[30.0, 20.0]]), "labels": np.array([1])}
+    full = tiny.predict(embedding, **click).masks
+    small = tiny.predict(embedding, max_side=32, **click).masks
+    assert small.shape == (3, 19, 32)                      # 48x80 scaled by 0.4
+    rows = np.minimum((np.arange(19) + 0.5) / 0.4, 47).astype(int)
+    cols = np.minimum((np.arange(32) + 0.5) / 0.4, 79).astype(int)
+    agree = (full[:, rows][:, :, cols] == small).mean()
+    assert agree > 0.9, agree
+    assert tiny.predict(embedding, max_side=500, **click).masks.shape == full.shape  # never scaled up
+
+
 def test_negative_point_box_and_mask_input_change_the_logits(tiny, embedding):
     alone = tiny.predict(embedding, points=CLICK, labels=np.array([1])).logits_lowres
     negative = tiny.predict(embedding, points=np.array([[30.0, 20.0], [70.0, 40.0]]), labels=np.array([1, 0]))

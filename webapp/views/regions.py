@@ -94,13 +94,21 @@ def warm(service: Service, project: str, image_id: int) -> None:
     service.regions.warm(project, ahead)
 
 
-def next_proposal(service: Service, project: str, image_id: int, last: str) -> Shown:
+def next_proposal(service: Service, project: str, image_id: int, last: str, *, anywhere: bool = False) -> Shown:
+    """The least certain open proposal of this image (after a decision: the image stays, so its
+    result shows once its proposals are done); with `anywhere` (V), when this image has none left,
+    the least certain one of the whole project (its image opens)."""
     from core.proposals import next_proposals
 
     found = next_proposals(service.regions, project, image_id=image_id, limit=1, k=TOP_K)
+    if not found and anywhere:
+        found = next_proposals(service.regions, project, limit=1, k=TOP_K)
     if not found:
         return show(service, project, image_id, last=last)
-    return show(service, project, image_id, proposal=found[0], top=found[0]["top"], last=last)
+    chosen = found[0]
+    if chosen["image_id"] != image_id:
+        warm(service, project, chosen["image_id"])
+    return show(service, project, chosen["image_id"], proposal=chosen, top=chosen["top"], last=last)
 
 
 # -- actions (one per payload "action") -------------------------------------------------------
@@ -156,7 +164,8 @@ def act_reject(service: Service, project: str, image_id: int, data: dict[str, An
 
 
 def act_proposal(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
-    return next_proposal(service, project, image_id, "")
+    """The next proposal to review: this image's first, then the project's least certain."""
+    return next_proposal(service, project, image_id, "", anywhere=True)
 
 
 def act_relabel(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
@@ -272,6 +281,7 @@ def build(ctx: Ctx, *, seq: gr.Number, events: dict[str, Any]) -> dict[str, Any]
             with gr.Row():
                 back = gr.Button("◀ Image (B)", elem_id="cm-rprev", min_width=70)
                 forward = gr.Button("Image ▶ (N)", elem_id="cm-rnext", min_width=70)
+                review = gr.Button("Next proposal (V)", elem_id="cm-rreview", min_width=90)
                 reject = gr.Button("Reject proposal (X)", elem_id="cm-rreject", min_width=90)
             propose_all = gr.Button("Propose regions on every image (background)", size="sm", elem_id="cm-rpropose-all")
             status = gr.HTML(elem_id="cm-rstatus")
@@ -284,7 +294,8 @@ def build(ctx: Ctx, *, seq: gr.Number, events: dict[str, Any]) -> dict[str, Any]
     act.click(ctx.ordered(ui_region, 3), [seq, ctx.project, image, payload], shown, api_name="ui_region", **common)
     labels.click(ctx.ordered(ui_region, 3), [seq, ctx.project, image, payload], shown, api_name="ui_region_labels",
                  **common)
-    for button, action in ((save, "accept"), (undo, "undo"), (back, "prev"), (forward, "next"), (reject, "reject")):
+    for button, action in ((save, "accept"), (undo, "undo"), (back, "prev"), (forward, "next"), (reject, "reject"),
+                           (review, "proposal")):
         button.click(None, js=SEND_JS.format(action=action))
     propose.click(ctx.fn(ui_region_propose), [ctx.project, image], shown, api_name="ui_region_propose",
                   api_visibility="undocumented", show_progress="full")
