@@ -396,7 +396,8 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 def _history_args(p: argparse.ArgumentParser) -> None:
     _db_project(p)
     p.add_argument("--user", help="only this user's events")
-    p.add_argument("--action", help="accept, correct, skip, undo, import or review")
+    p.add_argument("--action", help="accept, correct, skip, undo, import, review, or a region action: region-add, "
+                   "region-delete, region-relabel, region-accept, region-reject, region-undo")
     p.add_argument("--image-id", type=int)
     p.add_argument("--limit", type=int, default=200)
 

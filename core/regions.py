@@ -96,6 +96,11 @@ class Regions:
         """The cached encoder output of this image (computed now, once, if missing)."""
         return self.cache.get_or_compute(self.segmenter(), image["sha256"], lambda: self.pixels(image))
 
+    def ready(self, image: dict[str, Any]) -> bool | None:
+        """Is this image's embedding cached (a click will not wait)? None before the segmenter loaded."""
+        segmenter = self._segmenter
+        return None if segmenter is None else self.cache.contains(segmenter.model_id, image["sha256"])
+
     def warm(self, project: str, image_ids: Sequence[int]) -> int:
         """Compute the embeddings of these images in the background (the one on screen first).
         Returns how many were handed to the worker; 0 when the segmenter is not available."""

@@ -15,7 +15,7 @@ from core.labeling.agreement import cohen_kappa, confusion, final_label, fleiss_
 from core.leases import overlap_slots
 from core.queue import Ranked
 from core.store import repo
-from core.store.schema import CurrentLabel, Event, Lease, User
+from core.store.schema import CurrentLabel, Event, Lease, RegionEvent, User
 
 VOTES = ("accept", "correct", "review")
 
@@ -109,21 +109,52 @@ def conflicts(session: Session, *, project_id: int, limit: int = 200) -> list[di
             for r in rows]
 
 
+REGION_HISTORY = {"add": "region-add", "delete": "region-delete", "relabel": "region-relabel",
+                  "accept_proposal": "region-accept", "reject_proposal": "region-reject", "undo": "region-undo"}
+
+
 def history(
     session: Session, *, project_id: int, user_id: int | None = None, action: str | None = None,
     image_id: int | None = None, limit: int = 200,
 ) -> list[dict[str, Any]]:
-    query = select(Event).where(Event.project_id == project_id)
-    if user_id is not None:
-        query = query.where(Event.annotator_id == user_id)
-    if action is not None:
-        query = query.where(Event.action == action)
-    if image_id is not None:
-        query = query.where(Event.image_id == image_id)
+    """Image decisions and region actions together, newest first (region event ids are 'r<id>')."""
     names = dict(session.execute(select(User.id, User.name)).all())
     classes = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
-    return [{"event_id": e.id, "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
-             "action": e.action, "source": e.source, "image_id": e.image_id,
-             "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
-             "undoes": e.undoes_event_id}
-            for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
+    regional = {v: k for k, v in REGION_HISTORY.items()}
+    found: list[tuple[Any, dict[str, Any]]] = []
+    if action is None or action not in regional:
+        query = _filtered(select(Event).where(Event.project_id == project_id), Event, user_id, action, image_id)
+        found += [(e.created_at, _image_row(e, names, classes))
+                  for e in session.scalars(query.order_by(Event.id.desc()).limit(limit))]
+    if action is None or action in regional:
+        query = _filtered(select(RegionEvent).where(RegionEvent.project_id == project_id), RegionEvent, user_id,
+                          regional.get(action or ""), image_id)
+        found += [(e.created_at, _region_row(e, names, classes))
+                  for e in session.scalars(query.order_by(RegionEvent.id.desc()).limit(limit))]
+    found.sort(key=lambda pair: pair[0], reverse=True)
+    return [row for _, row in found[:limit]]
+
+
+def _filtered(query: Any, table: Any, user_id: int | None, action: str | None, image_id: int | None) -> Any:
+    if user_id is not None:
+        query = query.where(table.annotator_id == user_id)
+    if action is not None:
+        query = query.where(table.action == action)
+    if image_id is not None:
+        query = query.where(table.image_id == image_id)
+    return query
+
+
+def _image_row(e: Event, names: dict[Any, Any], classes: dict[int, str]) -> dict[str, Any]:
+    return {"event_id": e.id, "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
+            "action": e.action, "source": e.source, "image_id": e.image_id,
+            "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
+            "undoes": e.undoes_event_id}
+
+
+def _region_row(e: RegionEvent, names: dict[Any, Any], classes: dict[int, str]) -> dict[str, Any]:
+    return {"event_id": f"r{e.id}", "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
+            "action": REGION_HISTORY[e.action], "source": "region", "image_id": e.image_id,
+            "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
+            "undoes": None if e.undoes_event_id is None else f"r{e.undoes_event_id}",
+            "instance_id": e.instance_id, "proposal_id": e.proposal_id}

@@ -105,3 +105,30 @@ def test_sam_embed_computes_then_finds_the_cache(cli, capsys: pytest.CaptureFixt
     second = run(capsys, "sam-embed", *db, *SAM)
     assert (second["images"], second["computed"], second["cached"]) == (3, 2, 1)
     assert second["model_id"] == "tiny@random:0"
+
+
+def test_history_lists_region_actions_with_image_decisions(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Region actions are part of the project's history (CLI and service), filterable by action."""
+    from core.config import Settings
+    from core.service import Service
+    from core.store.repo import ClassSpec
+    from tests.webapp.conftest import tiny_settings, write_images
+
+    settings: Settings = tiny_settings(tmp_path)
+    service = Service(settings)
+    try:
+        service.create_project("h", classes=[ClassSpec("cat"), ClassSpec("dog")])
+        service.import_images("h", write_images(tmp_path / "imgs", 2), progress=False)
+        service.decide("h", image_id=1, action="correct", label="cat")
+        saved = service.regions.add_instance("h", 1, {"points": [[10, 10, 1]]}, choice=0, label="dog")
+        service.regions.relabel_instance("h", saved["id"], "cat")
+        service.regions.undo("h")
+        rows = service.history("h")
+        assert [r["action"] for r in rows] == ["region-undo", "region-relabel", "region-add", "correct"]
+        assert rows[0]["undoes"] == rows[1]["event_id"] and rows[1]["before"] == "dog" and rows[1]["after"] == "cat"
+        assert [r["action"] for r in service.history("h", action="region-add")] == ["region-add"]
+        assert [r["action"] for r in service.history("h", action="correct")] == ["correct"]
+    finally:
+        service.close()
+    assert main(["history", "--db", settings.db, "--project", "h", "--action", "region-relabel"]) == 0
+    assert "region-relabel" in capsys.readouterr().out

@@ -13,7 +13,8 @@ from core.errors import InvalidInput, PermissionDenied
 from core.service import Service
 from webapp.handlers import user_of
 
-HISTORY_ACTIONS = ("accept", "correct", "skip", "undo", "review", "import")
+HISTORY_ACTIONS = ("accept", "correct", "skip", "undo", "review", "import", "region-add", "region-delete",
+                   "region-relabel", "region-accept", "region-reject", "region-undo")
 
 
 def whoami(service: Service, request: gr.Request | None = None) -> dict[str, Any]:

@@ -50,8 +50,10 @@ def show(service: Service, project: str, image_id: int | None, *, candidates: li
     image = regions.image(project, image_id)
     instances = image_instances(service, project, image_id)
     overlay = instances_png([i["rle"] for i in instances], max_side=render_regions_side())
+    waiting = "" if regions.ready(image) is not False else (
+        "Segment Anything is encoding this image in the background (once per image); the first click waits for it.")
     card = render_regions.card(image, url=_display_url(service, image), overlay=overlay, candidates=candidates or (),
-                               choice=choice, prompts=prompts, proposal=_with_png(proposal))
+                               choice=choice, prompts=prompts, proposal=_with_png(proposal), note=waiting)
     note = regions.problem() or ""
     side = render_regions.side(instances, top=top, open_proposals=open_proposals_of(service, project, image_id),
                                last=last, model_note=f"Segment Anything is not loaded: {note}" if note else "")
