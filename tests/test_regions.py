@@ -475,3 +475,32 @@ def test_embed_all_reports_computed_cached_and_errors(shapes: Shapes) -> None:
     assert [e["file"] for e in report["errors"]] == [f"image #{shapes.ids[2]}"]
     assert "no such file" in report["errors"][0]["reason"]
     assert regions.segmenter().encoder_runs == before + 2
+
+
+def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> None:
+    """The proposed classes are open_clip's own scores of the region's crop (outside the mask filled
+    with CLIP's mean colour) against the project's text head, computed here independently."""
+    import torch
+    from PIL import Image
+
+    from core.io.images import open_rgb
+    from core.segment.masks import masked_crop
+    from core.store.schema import LabelClass
+
+    service, project, image_id = shapes.service, shapes.project, shapes.ids[0]
+    image, _, mask, _ = shapes.regions.mask(project, image_id, CLICK, None)
+    top = shapes.regions.candidate_labels(project, image_id, CLICK, None, k=len(CLASSES))
+    state = service.state(project)
+    model = service.load_model(service.model_spec())
+    crop = masked_crop(np.asarray(open_rgb(image["file_path"])), mask)
+    with torch.inference_mode():
+        features = model.module.encode_image(model.preprocess(Image.fromarray(crop))[None])
+    features = torch.nn.functional.normalize(features.float(), dim=-1).numpy()
+    probs = torch.softmax(torch.from_numpy(state.logit_scale * features @ state.head.T), dim=-1).numpy()[0]
+    with service.sessions.begin() as session:
+        names = {c.id: c.name for c in session.scalars(select(LabelClass))}
+    expected = {names[label_id]: float(p) for label_id, p in zip(state.label_ids, probs, strict=True)}
+    assert {e["label"] for e in top} == set(CLASSES)
+    for entry in top:
+        assert entry["confidence"] == pytest.approx(expected[entry["label"]], abs=1e-4)
+    assert [e["confidence"] for e in top] == sorted((e["confidence"] for e in top), reverse=True)

@@ -142,6 +142,10 @@ class ImageTextModel(Protocol):
         """(B, D) float32, L2-normalised."""
         ...
 
+    def encode_pictures(self, pictures: Sequence[Image.Image]) -> np.ndarray:
+        """(N, D) float32, L2-normalised: decoded images, e.g. the masked crops of regions."""
+        ...
+
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         """(T, D) float32, L2-normalised."""
         ...

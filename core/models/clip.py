@@ -65,6 +65,14 @@ class OpenClipModel:
             features = self.module.encode_image(batch.to(self.device, non_blocking=True))
         return _normalised(features)
 
+    def encode_pictures(self, pictures: Sequence[Any]) -> np.ndarray:
+        """(N, D) float32, L2-normalised: decoded PIL images (region crops) through preprocess + encoder."""
+        import torch
+
+        if not pictures:
+            return np.zeros((0, self.embed_dim), dtype=np.float32)
+        return self.encode_images(torch.stack([self.preprocess(picture) for picture in pictures]))
+
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):

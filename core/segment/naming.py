@@ -69,10 +69,8 @@ def _clip_model(service: Service, project: str, model_id: str) -> Any:
 
 
 def _embed_crops(model: Any, pixels: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
-    import torch
     from PIL import Image
 
     from core.segment.masks import masked_crop
 
-    batch = torch.stack([model.preprocess(Image.fromarray(masked_crop(pixels, mask))) for mask in masks])
-    return model.encode_images(batch)
+    return model.encode_pictures([Image.fromarray(masked_crop(pixels, mask)) for mask in masks])
