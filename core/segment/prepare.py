@@ -1,5 +1,5 @@
 """Compute Segment Anything image embeddings ahead of a labeling session (`clipmark sam-embed`,
-the web app's "Prepare regions" job), so that no first click waits for the encoder."""
+the web app's "Prepare every image" button), so that no first click waits for the encoder."""
 
 from __future__ import annotations
 
@@ -36,6 +36,19 @@ def embed_all(regions: Regions, project: str, *, image_ids: Sequence[int] | None
         if on_progress is not None:
             on_progress(done, len(ids))
     return report
+
+
+def start_embed_all(regions: Regions, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+    """`embed_all` as a background job (the web app's "Prepare every image" button)."""
+    from core.proposals import _image_ids
+
+    _image_ids(regions, project, [], annotator)  # checks the project and the user now, not in the job
+
+    def work(progress: Any) -> dict[str, Any]:
+        progress.stage("SAM embeddings")
+        return embed_all(regions, project, on_progress=progress)
+
+    return regions.service.workspace().jobs.submit(kind="sam-embed", project=project, work=work)
 
 
 def start_propose(regions: Regions, project: str, *, annotator: str | None = None,

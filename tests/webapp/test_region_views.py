@@ -81,3 +81,16 @@ def test_proposals_are_reviewed_least_certain_first_across_images(service: Servi
     card, side, image = act(service, image, action="reject", proposal=expected["id"])
     assert f"Rejected proposal #{expected['id']}" in side
     assert f'data-proposal="{expected["id"]}"' not in card
+
+
+def test_background_jobs_prepare_and_propose_every_image(service: Service) -> None:
+    import re
+
+    text = view.ui_prepare_all(service, "p")
+    job = service.wait_job(re.search(r"job (\w+)", text).group(1), timeout=120)
+    assert job["status"] == "done" and job["result"]["images"] == 3 and job["result"]["computed"] == 3
+    assert all(service.regions.ready(service.regions.image("p", i)) for i in (1, 2, 3))
+    text = view.ui_propose_all(service, "p")
+    job = service.wait_job(re.search(r"job (\w+)", text).group(1), timeout=120)
+    assert job["status"] == "done" and job["kind"] == "propose" and job["result"]["images"] == 3
+    assert job["done"] == job["total"] == 3

@@ -241,7 +241,15 @@ def ui_propose_all(service: Service, project: str | None, request: gr.Request | 
     from core.segment.prepare import start_propose
 
     job = start_propose(service.regions, need_project(project), annotator=user_of(service, request))
-    return f"Proposing regions on every image in the background (job {job['id']}); progress above."
+    return f"Proposing regions on every image in the background (job {job['job_id']}); progress above."
+
+
+def ui_prepare_all(service: Service, project: str | None, request: gr.Request | None = None) -> str:
+    from core.segment.prepare import start_embed_all
+
+    job = start_embed_all(service.regions, need_project(project), annotator=user_of(service, request))
+    return (f"Encoding every image for Segment Anything in the background (job {job['job_id']}); progress above. "
+            "Clicks on encoded images never wait.")
 
 
 def ui_region_classes(service: Service, project: str | None) -> str:
@@ -285,7 +293,11 @@ def build(ctx: Ctx, *, seq: gr.Number, events: dict[str, Any]) -> dict[str, Any]
                 forward = gr.Button("Image ▶ (N)", elem_id="cm-rnext", min_width=70)
                 review = gr.Button("Next proposal (V)", elem_id="cm-rreview", min_width=90)
                 reject = gr.Button("Reject proposal (X)", elem_id="cm-rreject", min_width=90)
-            propose_all = gr.Button("Propose regions on every image (background)", size="sm", elem_id="cm-rpropose-all")
+            with gr.Row():
+                prepare_all = gr.Button("Prepare every image (encode in background)", size="sm",
+                                        elem_id="cm-rprepare-all")
+                propose_all = gr.Button("Propose regions on every image (background)", size="sm",
+                                        elem_id="cm-rpropose-all")
             status = gr.HTML(elem_id="cm-rstatus")
             payload = gr.Textbox(visible="hidden")
             act = gr.Button("act", visible="hidden", elem_id="cm-ract-btn")
@@ -302,6 +314,8 @@ def build(ctx: Ctx, *, seq: gr.Number, events: dict[str, Any]) -> dict[str, Any]
     propose.click(ctx.fn(ui_region_propose), [ctx.project, image], shown, api_name="ui_region_propose",
                   api_visibility="undocumented", show_progress="full")
     propose_all.click(ctx.fn(ui_propose_all), [ctx.project], [status], api_name="ui_propose_all",
+                      api_visibility="undocumented")
+    prepare_all.click(ctx.fn(ui_prepare_all), [ctx.project], [status], api_name="ui_prepare_all",
                       api_visibility="undocumented")
     ctx.refresh_on_classes(ui_region_classes, [ctx.project], [classes])
     ctx.refresh_on_project(ui_region_reset, [ctx.project], shown)
