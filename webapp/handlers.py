@@ -4,6 +4,7 @@ Results are JSON-ready dicts (times as ISO strings)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,18 @@ def _names(text: str, *, field: str) -> list[str]:
     if not [n for n in names if n]:
         raise InvalidInput(f"{field}: give at least one name (comma or newline separated)")
     return [n for n in names if n]
+
+
+def json_object(text: str | None, *, field: str, example: str = "") -> dict[str, Any]:
+    """A JSON object sent by the page or an API client; errors name the field (and show an example)."""
+    hint = f"; give {example}" if example else ""
+    try:
+        data = json.loads(text or "{}")
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: not JSON ({exc}){hint}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{field}: expected a JSON object{hint}")
+    return data
 
 
 def _lines(text: str) -> list[str]:

@@ -4,24 +4,16 @@ view does, callable with gradio_client. Prompts are JSON: {"points": [[x, y, 1|0
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import gradio as gr
 
-from core.errors import InvalidInput
 from core.service import Service
-from webapp.handlers import user_of
+from webapp.handlers import json_object, user_of
 
 
 def _prompts(text: str) -> dict[str, Any]:
-    try:
-        data = json.loads(text or "{}")
-    except ValueError as exc:
-        raise InvalidInput(f"prompts: not JSON ({exc}); give {{\"points\": [[x, y, 1]], \"box\": null}}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("prompts: expected a JSON object with points and/or box")
-    return data
+    return json_object(text, field="prompts", example='{"points": [[x, y, 1]], "box": null}')
 
 
 def segment(service: Service, project: str, image_id: int, prompts: str,

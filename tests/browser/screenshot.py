@@ -44,6 +44,11 @@ def main(out: str) -> None:
             browser.close()
         app.close()
         service.close()
+    shrink(out)
+
+
+def shrink(out: str) -> None:
+    """Palette-quantise the PNG so the docs stay small."""
     Image.open(out).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
     print(f"{out}: {Path(out).stat().st_size / 1024:.0f} KB")
 

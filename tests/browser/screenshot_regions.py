@@ -10,10 +10,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PIL import Image
-
 from core.demo import prepare_demo
 from core.service import Service
+from tests.browser.screenshot import shrink
 from tests.browser.test_labeling import ARGS, CHROMIUM
 from tests.webapp.conftest import launch, tiny_settings
 from webapp.app import build_app
@@ -47,8 +46,7 @@ def main(out: str) -> None:
             browser.close()
         app.close()
         service.close()
-    Image.open(out).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(out, optimize=True)
-    print(f"{out}: {Path(out).stat().st_size / 1024:.0f} KB")
+    shrink(out)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import pytest
 from core.proposals import propose
 from core.service import Service
 from core.store.repo import ClassSpec
+from tests.browser.test_labeling import ARGS, CHROMIUM
 from tests.webapp.conftest import launch, tiny_settings, write_images
 from webapp.app import build_app
 
@@ -21,9 +22,6 @@ pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api")
 expect = playwright.expect
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 
 
 @pytest.fixture()

@@ -6,7 +6,6 @@ mask generator are reviewed in the same place (Enter accepts, X rejects)."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import gradio as gr
@@ -14,7 +13,7 @@ import gradio as gr
 from core.errors import ImageError, InvalidInput, ModelLoadError
 from core.service import Service
 from webapp import render_regions
-from webapp.handlers import user_of
+from webapp.handlers import json_object, user_of
 from webapp.render import file_url
 from webapp.views import Ctx, need_project
 
@@ -25,13 +24,7 @@ Shown = tuple[Any, Any, Any]
 
 
 def payload_of(text: str | None) -> dict[str, Any]:
-    try:
-        data = json.loads(text or "{}")
-    except ValueError as exc:
-        raise InvalidInput(f"payload: not JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidInput("payload: expected a JSON object")
-    return data
+    return json_object(text, field="payload")
 
 
 def prompts_of(data: dict[str, Any]) -> dict[str, Any]:
