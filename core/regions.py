@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from core.service import Service
 
 OVERLAY_SIDE = 640          # longer side of the mask PNGs sent to the browser
+OVERLAY_CACHE = 64          # images whose instance overlay is remembered
 
 
 class Regions:
@@ -45,6 +47,8 @@ class Regions:
         self._segmenter: SamSegmenter | None = None
         self._problem: str | None = None
         self._lock = threading.Lock()
+        self._overlays: OrderedDict[tuple[int, tuple[int, ...]], bytes | None] = OrderedDict()
+        self._overlay_lock = threading.Lock()
 
     def close(self) -> None:
         self.precomputer.stop()
@@ -95,6 +99,24 @@ class Regions:
     def embedding(self, image: dict[str, Any]) -> ImageEmbedding:
         """The cached encoder output of this image (computed now, once, if missing)."""
         return self.cache.get_or_compute(self.segmenter(), image["sha256"], lambda: self.pixels(image))
+
+    def instances_overlay(self, image_id: int, instances: Sequence[dict[str, Any]]) -> bytes | None:
+        """All instances of an image drawn into one PNG (core.segment.view.instances_png). It is shown
+        with every click, so it is remembered per image and set of live instances (masks never change;
+        a new, deleted or restored instance makes a new key): 100 instances cost ~150 ms to draw."""
+        from core.segment.view import instances_png
+
+        key = (int(image_id), tuple(int(i["id"]) for i in instances))
+        with self._overlay_lock:
+            if key in self._overlays:
+                self._overlays.move_to_end(key)
+                return self._overlays[key]
+        png = instances_png([i["rle"] for i in instances], max_side=OVERLAY_SIDE)
+        with self._overlay_lock:
+            self._overlays[key] = png
+            while len(self._overlays) > OVERLAY_CACHE:
+                self._overlays.popitem(last=False)
+        return png
 
     def ready(self, image: dict[str, Any]) -> bool | None:
         """Is this image's embedding cached (a click will not wait)? None before the segmenter loaded."""

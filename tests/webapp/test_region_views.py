@@ -94,3 +94,19 @@ def test_background_jobs_prepare_and_propose_every_image(service: Service) -> No
     job = service.wait_job(re.search(r"job (\w+)", text).group(1), timeout=120)
     assert job["status"] == "done" and job["kind"] == "propose" and job["result"]["images"] == 3
     assert job["done"] == job["total"] == 3
+
+
+def test_instance_overlay_is_drawn_once_per_set_of_instances(service: Service) -> None:
+    from core.segment.view import image_instances, instances_png
+
+    regions = service.regions
+    first = regions.add_instance("p", 1, {"points": [[10, 10, 1]]}, choice=0, label="cat")
+    shown = image_instances(service, "p", 1)
+    png = regions.instances_overlay(1, shown)
+    assert png == instances_png([i["rle"] for i in shown]) and regions.instances_overlay(1, shown) is png
+    regions.add_instance("p", 1, {"points": [[30, 20, 1]]}, choice=0, label="dog")
+    more = image_instances(service, "p", 1)
+    assert len(more) == 2 and regions.instances_overlay(1, more) == instances_png([i["rle"] for i in more])
+    regions.delete_instance("p", first["id"])
+    regions.delete_instance("p", more[1]["id"])
+    assert regions.instances_overlay(1, image_instances(service, "p", 1)) is None

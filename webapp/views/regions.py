@@ -35,14 +35,14 @@ def show(service: Service, project: str, image_id: int | None, *, candidates: li
          choice: int | None = None, prompts: dict[str, Any] | None = None, proposal: dict[str, Any] | None = None,
          top: list[dict[str, Any]] | None = None, last: str = "") -> Shown:
     """(card, side, image id) for an image: its instances, and what is being decided on it."""
-    from core.segment.view import image_instances, instances_png, open_proposals_of
+    from core.segment.view import image_instances, open_proposals_of
 
     if image_id is None:
         return render_regions.card(None, url=None), render_regions.side([], last=last), None
     regions = service.regions
     image = regions.image(project, image_id)
     instances = image_instances(service, project, image_id)
-    overlay = instances_png([i["rle"] for i in instances], max_side=render_regions_side())
+    overlay = regions.instances_overlay(image["image_id"], instances)
     waiting = "" if regions.ready(image) is not False else (
         "Segment Anything is encoding this image in the background (once per image); the first click waits for it.")
     card = render_regions.card(image, url=_display_url(service, image), overlay=overlay, candidates=candidates or (),
@@ -51,12 +51,6 @@ def show(service: Service, project: str, image_id: int | None, *, candidates: li
     side = render_regions.side(instances, top=top, open_proposals=open_proposals_of(service, project, image_id),
                                last=last, model_note=f"Segment Anything is not loaded: {note}" if note else "")
     return card, side, image["image_id"]
-
-
-def render_regions_side() -> int:
-    from core.regions import OVERLAY_SIDE
-
-    return OVERLAY_SIDE
 
 
 def _display_url(service: Service, image: dict[str, Any]) -> str | None:
