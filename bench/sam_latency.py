@@ -147,6 +147,43 @@ def overlay_cost(size: tuple[int, int], *, instances: int = 100) -> str:
     return f"overlay of {instances} instances drawn afresh: {1000 * (time.perf_counter() - start) / 5:.1f} ms per click"
 
 
+def labels_request(*, size: tuple[int, int] = (3000, 4000), repeats: int = 10) -> str:
+    """The click's second request (CLIP's classes for the mask on screen) on a large photo, with the tiny
+    CLIP and tiny Sam so that what is timed is the work around the models: reading the image, making the
+    mask, cropping. Saving the mask as an instance (full size, as stored) is timed beside it."""
+    import tempfile
+
+    from PIL import Image
+
+    from core.config import Settings
+    from core.models.tiny import TINY_NAME
+    from core.service import Service
+    from core.store.repo import ClassSpec
+
+    with tempfile.TemporaryDirectory(prefix="clipmark-sam-bench-") as folder:
+        path = Path(folder) / "photo.jpg"
+        Image.fromarray(synthetic_image(np.random.default_rng(5), *size)).save(path, quality=90)
+        service = Service(Settings(db=str(Path(folder) / "b.sqlite"), media_dir=Path(folder) / "media",
+                                   model=TINY_NAME, pretrained=None, sam_model="tiny", user="bench"))
+        service.create_project("bench", classes=[ClassSpec("thing"), ClassSpec("other")])
+        service.import_images("bench", [path], progress=False)
+        service.embed("bench", progress=False)
+        prompt = {"points": [[size[1] / 2, size[0] / 2, 1]]}
+        regions = service.regions
+        regions.candidate_labels("bench", 1, prompt, None)  # warm: encoder, display copy
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            regions.candidate_labels("bench", 1, prompt, None)
+            times.append(1000 * (time.perf_counter() - start))
+        start = time.perf_counter()
+        regions.add_instance("bench", 1, prompt, label="thing")
+        saved = 1000 * (time.perf_counter() - start)
+        service.close()
+    return (f"labels request on a {size[1]}x{size[0]} photo: p50 {np.percentile(times, 50):.0f} ms; "
+            f"saving the instance: {saved:.0f} ms (tiny models)")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="vit_b,vit_t", help="comma-separated: vit_b, vit_t, vit_l, vit_h")
@@ -171,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(rows))
     print("\n".join(service_rows))
     print(overlay_cost((height, width)))
+    print(labels_request())
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ def _image_ids(regions: Regions, project: str, image_ids: Sequence[int] | None, 
 
 def _propose_image(regions: Regions, project: str, image_id: int, summary: ProposeSummary, *,
                    min_confidence: float, generator: dict[str, Any]) -> None:
+    from core.segment.masks import resize_mask
     from core.segment.naming import region_probs
 
     image = regions.image(project, image_id)
@@ -100,7 +101,9 @@ def _propose_image(regions: Regions, project: str, image_id: int, summary: Propo
     found = segmenter.generate(pixels, embedding=regions.embedding(image), **generator)
     fresh = _new_regions(regions, image, found)
     summary.duplicates += len(found) - len(fresh)
-    probs, label_ids, _ = region_probs(regions.service, project, pixels, [r["segmentation"] for r in fresh])
+    display = regions.display_pixels(image)  # named like a clicked mask: on the display copy
+    shown = [resize_mask(r["segmentation"], display.shape[:2]) for r in fresh]
+    probs, label_ids, _ = region_probs(regions.service, project, display, shown)
     with regions.service.sessions.begin() as session:
         for k, region in enumerate(fresh):
             row = None if probs is None else probs[k]

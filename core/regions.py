@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 OVERLAY_SIDE = 640          # longer side of the mask PNGs sent to the browser
 OVERLAY_CACHE = 64          # images whose instance overlay is remembered
+NAMING_SIDE = 1024          # CLIP names regions on the display copy (it sees 224 px anyway), not the original
 
 
 class Regions:
@@ -73,11 +74,6 @@ class Regions:
     def problem(self) -> str | None:
         """Why Segment Anything is not available (None when it loaded or was not tried yet)."""
         return self._problem
-
-    def status(self) -> dict[str, Any]:
-        segmenter = self._segmenter
-        return {"model": self.spec.name, "model_id": None if segmenter is None else segmenter.model_id,
-                "loaded": segmenter is not None, "problem": self._problem}
 
     # -- images and their embeddings -----------------------------------------------------------
 
@@ -170,10 +166,11 @@ class Regions:
                 "masks": masks, "best": best_choice(result), "prompts": prompts.as_json(),
                 "ms": round(1000 * (time.perf_counter() - start), 1)}
 
-    def mask(self, project: str, image_id: int, prompts: dict[str, Any] | Prompts, choice: int | None
-             ) -> tuple[dict[str, Any], Prompts, np.ndarray, float]:
-        """The chosen mask (recomputed from the prompts: nothing is kept between clicks)."""
-        image, prompts, result = self.predict(project, image_id, prompts)
+    def mask(self, project: str, image_id: int, prompts: dict[str, Any] | Prompts, choice: int | None, *,
+             max_side: int | None = None) -> tuple[dict[str, Any], Prompts, np.ndarray, float]:
+        """The chosen mask (recomputed from the prompts: nothing is kept between clicks), at the image's
+        size or scaled to `max_side`."""
+        image, prompts, result = self.predict(project, image_id, prompts, max_side=max_side)
         index = best_choice(result) if choice is None else int(choice)
         if not 0 <= index < len(result.masks):
             count = len(result.masks)
@@ -185,15 +182,25 @@ class Regions:
 
     def propose_label(self, project: str, image: dict[str, Any], masks: Sequence[np.ndarray], *, k: int | None = 3
                       ) -> list[list[dict[str, Any]]]:
-        """CLIP's top-k classes (None: all) for each mask (its masked crop against the project's text
-        head); empty lists when the project has no CLIP model or text head."""
+        """CLIP's top-k classes (None: all) for each mask (its masked crop of the display copy against
+        the project's text head); empty lists when the project has no CLIP model or text head."""
+        from core.segment.masks import resize_mask
         from core.segment.naming import name_regions
 
-        return name_regions(self.service, project, self.pixels(image), masks, k=k)
+        pixels = self.display_pixels(image)
+        return name_regions(self.service, project, pixels, [resize_mask(m, pixels.shape[:2]) for m in masks], k=k)
+
+    def display_pixels(self, image: dict[str, Any]) -> np.ndarray:
+        """The image's display copy (made once, shared with the web view): decoding a 12-megapixel
+        original on each click's label request took most of its ~0.8 s."""
+        from PIL import Image as Picture
+
+        with Picture.open(self.service.thumbnail(image, size=NAMING_SIDE)) as picture:
+            return np.asarray(picture.convert("RGB"))
 
     def candidate_labels(self, project: str, image_id: int, prompts: dict[str, Any], choice: int | None,
                          *, k: int = 3) -> list[dict[str, Any]]:
-        image, _, mask, _ = self.mask(project, image_id, prompts, choice)
+        image, _, mask, _ = self.mask(project, image_id, prompts, choice, max_side=NAMING_SIDE)
         return self.propose_label(project, image, [mask], k=k)[0]
 
     # -- instances -----------------------------------------------------------------------------

@@ -478,12 +478,12 @@ def test_embed_all_reports_computed_cached_and_errors(shapes: Shapes) -> None:
 
 
 def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> None:
-    """The proposed classes are open_clip's own scores of the region's crop (outside the mask filled
-    with CLIP's mean colour) against the project's text head, computed here independently."""
+    """The proposed classes are open_clip's own scores of the region's crop of the display copy
+    (outside the mask filled with CLIP's mean colour) against the project's text head, computed here
+    independently."""
     import torch
     from PIL import Image
 
-    from core.io.images import open_rgb
     from core.segment.masks import masked_crop
     from core.store.schema import LabelClass
 
@@ -492,7 +492,8 @@ def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> N
     top = shapes.regions.candidate_labels(project, image_id, CLICK, None, k=len(CLASSES))
     state = service.state(project)
     model = service.load_model(service.model_spec())
-    crop = masked_crop(np.asarray(open_rgb(image["file_path"])), mask)
+    with Image.open(service.thumbnail(image, size=1024)) as display:  # images this small keep their size
+        crop = masked_crop(np.asarray(display.convert("RGB")), mask)
     with torch.inference_mode():
         features = model.module.encode_image(model.preprocess(Image.fromarray(crop))[None])
     features = torch.nn.functional.normalize(features.float(), dim=-1).numpy()

@@ -96,11 +96,16 @@ def top_k(top: Sequence[dict[str, Any]]) -> str:
     return f'<ol class="cm-top" aria-label="proposals">{"".join(rows)}</ol>'
 
 
+def class_buttons(labels: Sequence[str], *, css: str = "cm-class") -> str:
+    """One button per class; the first nine show their number key."""
+    return "".join(f'<button type="button" class="{css}" data-label="{esc(name)}"><kbd>'
+                   f'{index + 1 if index < 9 else ""}</kbd><span>{esc(name)}</span></button>'
+                   for index, name in enumerate(labels))
+
+
 def class_picker(labels: Sequence[str]) -> str:
     """Class buttons numbered 1-9 (the numbers follow the filter), the filter box, the key help."""
-    buttons = "".join(f'<button type="button" class="cm-class" data-label="{esc(name)}"><kbd>'
-                      f'{index + 1 if index < 9 else ""}</kbd><span>{esc(name)}</span></button>'
-                      for index, name in enumerate(labels))
+    buttons = class_buttons(labels)
     keys = "".join(f"<tr><td><kbd>{esc(k)}</kbd></td><td>{esc(v)}</td></tr>" for k, v in KEYS)
     return (f'<input id="cm-filter" type="text" autocomplete="off" placeholder="Filter classes (press /)">'
             f'<div class="cm-classlist">{buttons}</div>'

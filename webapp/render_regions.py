@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from core.segment.view import colour
+from webapp import render
 from webapp.render import esc, pct, top_k
 
 REGION_KEYS = (
@@ -131,9 +132,7 @@ def _instance_list(instances: Sequence[dict[str, Any]]) -> str:
 
 def class_buttons(labels: Sequence[str]) -> str:
     """The classes for regions, numbered 1-9, and the region keys."""
-    buttons = "".join(f'<button type="button" class="cm-class cm-rclass" data-label="{esc(name)}"><kbd>'
-                      f'{index + 1 if index < 9 else ""}</kbd><span>{esc(name)}</span></button>'
-                      for index, name in enumerate(labels))
+    buttons = render.class_buttons(labels, css="cm-class cm-rclass")
     keys = "".join(f"<tr><td><kbd>{esc(k)}</kbd></td><td>{esc(v)}</td></tr>" for k, v in REGION_KEYS)
     return (f'<div class="cm-classlist">{buttons}</div>'
             '<div class="cm-hint">Click the object · <kbd>Enter</kbd> save · <kbd>1</kbd>-<kbd>9</kbd> class · '

@@ -8,7 +8,6 @@ continuation bit, offset by 48 into printable ASCII.
 
 from __future__ import annotations
 
-import base64
 import io
 from typing import Any
 
@@ -162,6 +161,17 @@ def _outline(mask: np.ndarray) -> np.ndarray:
     return mask & ~inner
 
 
+def resize_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """The mask at (H, W) `shape`, nearest neighbour (unchanged when it already has it)."""
+    from PIL import Image
+
+    region = _check_mask(mask)
+    if region.shape == tuple(shape):
+        return region
+    picture = Image.fromarray(region.astype(np.uint8) * 255).resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+    return np.asarray(picture) > 127
+
+
 def overlay_png(mask: np.ndarray, *, max_side: int = 512, rgba: tuple[int, int, int, int] = OVERLAY_RGBA) -> bytes:
     """A palette PNG of the mask (index 1, alpha rgba[3]) with an opaque outline (index 2); 0 transparent."""
     from PIL import Image
@@ -181,11 +191,6 @@ def overlay_png(mask: np.ndarray, *, max_side: int = 512, rgba: tuple[int, int, 
     # for some 30% more bytes: still a few KB)
     image.save(buffer, format="PNG", transparency=bytes([0, alpha, 255]), bits=2, compress_level=1)
     return buffer.getvalue()
-
-
-def overlay_data_url(mask: np.ndarray, **options: Any) -> str:
-    """`overlay_png` as a data: URL for an <img> or CSS background."""
-    return "data:image/png;base64," + base64.b64encode(overlay_png(mask, **options)).decode("ascii")
 
 
 def masked_crop(

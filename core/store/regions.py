@@ -112,14 +112,6 @@ def open_proposals(session: Session, *, project_id: int, limit: int, image_id: i
     return list(session.scalars(query.limit(limit)))
 
 
-def proposal_counts(session: Session, *, project_id: int) -> dict[str, int]:
-    query = (select(RegionProposal.status, func.count()).where(RegionProposal.project_id == project_id)
-             .group_by(RegionProposal.status))
-    counts = {status: 0 for status in ("open", "accepted", "rejected")}
-    counts.update({status: int(n) for status, n in session.execute(query)})
-    return counts
-
-
 def decide_proposal(session: Session, proposal_row: RegionProposal, *, status: str, user_id: int | None) -> None:
     proposal_row.status = status
     proposal_row.decided_by = user_id if status != "open" else None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 
 import numpy as np
@@ -17,7 +16,6 @@ from core.segment.masks import (
     mask_iou,
     mask_to_polygons,
     masked_crop,
-    overlay_data_url,
     overlay_png,
     rle_area,
     rle_decode,
@@ -141,8 +139,6 @@ def test_overlay_is_a_small_palette_png():
     assert tuple(rgba[256, 100]) == (30, 144, 255, 110)  # inside: translucent fill
     assert tuple(rgba[256, 255]) == (30, 144, 255, 255)  # the boundary column: opaque outline
     assert rgba[256, 300, 3] == 0  # outside: transparent
-    assert overlay_data_url(mask).startswith("data:image/png;base64,")
-    assert base64.b64decode(overlay_data_url(mask).split(",", 1)[1]) == data
 
 
 def test_overlay_keeps_small_masks_and_aspect():
@@ -170,3 +166,14 @@ def test_masked_crop():
         masked_crop(image, np.zeros((100, 200), bool))
     with pytest.raises(InvalidInput, match="image"):
         masked_crop(image, np.ones((10, 10), bool))
+
+
+def test_resize_mask_nearest() -> None:
+    from core.segment.masks import resize_mask
+
+    mask = np.zeros((40, 60), dtype=bool)
+    mask[10:30, 20:50] = True
+    small = resize_mask(mask, (20, 30))
+    assert small.shape == (20, 30) and small.dtype == bool
+    assert small[5:15, 10:25].all() and small.sum() == 10 * 15
+    assert resize_mask(mask, (40, 60)) is mask
