@@ -40,7 +40,9 @@ def asset(name: str) -> str:
 def ui_restore(service: Service, saved: str | None) -> Any:
     """On page load: the project list, and the project this browser had open (else the first)."""
     names = service.project_names()
-    return gr.update(choices=names, value=saved if saved in names else (names[0] if names else None))
+    if not names:  # nothing to restore; an answer arriving late must not blank a project created meanwhile
+        return gr.skip()
+    return gr.update(choices=names, value=saved if saved in names else names[0])
 
 
 def ui_jobs(service: Service, project: str | None) -> str:

@@ -42,6 +42,7 @@ def page(tmp_path: Path) -> Iterator[object]:
         tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         tab.goto(url)
         tab.wait_for_function("window.cmKeysInstalled === true")
+        expect(tab.locator("#cm-who")).to_contain_text("acting as")  # the page's load events have answered
         yield tab
         assert dialogs == [], f"a script ran from user text: {dialogs}"
         browser.close()

@@ -171,3 +171,8 @@ def test_review_lists_suspects_and_settles_them(service: Service) -> None:
     assert f"Labeled 1 image(s) {fix['label']}" in status
     with pytest.raises(InvalidInput, match="choice"):
         review.ui_settle(service, "r", [], "not json")
+
+
+def test_restore_with_no_projects_changes_nothing(service: Service) -> None:
+    """A late answer to the page's first load must not blank a project created meanwhile."""
+    assert "value" not in webapp_app.ui_restore(service, None)
