@@ -42,8 +42,19 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+READ_ONLY = "clipmark_read_only"
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (and pool) for read-only transactions: on SQLite they BEGIN DEFERRED, so a
+    read never takes, nor waits for, the write lock. Elsewhere the option changes nothing."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
 def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
     """Take the write lock when the transaction starts: a deferred transaction that reads and then
     writes fails at once with 'database is locked' when another process wrote in between, whereas
-    BEGIN IMMEDIATE waits (busy_timeout) for its turn. Concurrent annotators need the waiting kind."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    BEGIN IMMEDIATE waits (busy_timeout) for its turn. Concurrent annotators need the waiting kind.
+    Read-only transactions (`read_only(engine)`) begin deferred: they never write."""
+    deferred = connection.get_execution_options().get(READ_ONLY, False)
+    connection.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
