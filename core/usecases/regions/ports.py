@@ -1,0 +1,31 @@
+"""What the regions use case needs from the rest of clipmark, as protocols: the facade injects them
+(`Regions(context, classifier=..., thumbnails=..., model_id_of=...)`), so this package never imports
+the service and tests can hand in small real parts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+from PIL import Image as Picture
+
+
+class CropClassifier(Protocol):
+    """Scores region crops against a project's zero-shot text head (CLIP)."""
+
+    def probs(self, project_id: int, pictures: Sequence[Picture.Image]) -> tuple[np.ndarray, list[int]]:
+        """(N x K probabilities, the class ids of the K columns) for these crops. Raises
+        core.errors.ModelLoadError when the project has no CLIP model or text head (or the model
+        cannot be loaded): the caller then offers no class."""
+        ...
+
+
+class Thumbnails(Protocol):
+    """The display copies of images (made once, shared with the web view)."""
+
+    def path(self, *, sha256: str, file_path: str, size: int) -> Path:
+        """A copy of the image whose longer side is at most `size` pixels (core.errors.ImageError
+        when the file cannot be read)."""
+        ...
