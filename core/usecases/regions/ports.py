@@ -1,12 +1,12 @@
 """What the regions use case needs from the rest of clipmark, as protocols: the facade injects them
-(`Regions(context, classifier=..., thumbnails=..., model_id_of=...)`), so this package never imports
+(`Regions(context, classifier=..., thumbnails=..., jobs=..., model_id_of=...)`), so this package never imports
 the service and tests can hand in small real parts."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image as Picture
@@ -28,4 +28,20 @@ class Thumbnails(Protocol):
     def path(self, *, sha256: str, file_path: str, size: int) -> Path:
         """A copy of the image whose longer side is at most `size` pixels (core.errors.ImageError
         when the file cannot be read)."""
+        ...
+
+
+class JobProgress(Protocol):
+    """What a background job reports while it runs (core.jobs.Progress)."""
+
+    def stage(self, name: str, *, total: int = 0) -> None: ...
+
+    def __call__(self, done: int, total: int) -> None: ...
+
+
+class Jobs(Protocol):
+    """The background job queue (core.jobs.JobQueue): propose-all and encode-all run there."""
+
+    def submit(self, *, kind: str, project: str, work: Callable[[Any], dict[str, Any] | None]) -> dict[str, Any]:
+        """Queue `work(progress)`; returns the job's description (its id under "job_id")."""
         ...
