@@ -1,5 +1,5 @@
 """The region commands of the CLI (Segment Anything): segment, instances, propose, proposals,
-sam-embed. Registered into core.cli's command table when that module loads."""
+sam-embed. core.cli lists this group; register() adds its commands to the parser."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from core.cli import _db_project, _print, _sam_args, _service, command
+from core.cli.common import Command, Subparsers, add_commands, add_db_project, add_sam_args, open_service, print_json
 from core.config import Settings
 from core.errors import InvalidInput
 
@@ -33,8 +33,8 @@ def prompts_from(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _segment_args(p: argparse.ArgumentParser) -> None:
-    _db_project(p)
-    _sam_args(p)
+    add_db_project(p)
+    add_sam_args(p)
     p.add_argument("--image", type=int, required=True, help="image id (see `clipmark next` or the web app)")
     p.add_argument("--point", action="append", help="X,Y or X,Y,0 for a negative point (repeatable)")
     p.add_argument("--box", help="X0,Y0,X1,Y1")
@@ -44,19 +44,17 @@ def _segment_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", help="annotator recorded on the event (env CLIPMARK_USER)")
 
 
-@command("segment", "Segment Anything from points/a box on one image; --save keeps the mask as an instance",
-         _segment_args)
 def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
-    regions = _service(args, settings).regions
+    regions = open_service(args, settings).regions
     prompts = prompts_from(args)
     if args.save:
-        _print(regions.add_instance(args.project, args.image, prompts, choice=args.choice, label=args.label,
-                                    annotator=args.user))
+        print_json(regions.add_instance(args.project, args.image, prompts, choice=args.choice, label=args.label,
+                                        annotator=args.user))
         return 0
     result = regions.segment(args.project, args.image, prompts)
     labels = _candidate_labels(regions, args, prompts, result)
     masks = [{k: v for k, v in m.items() if k != "png"} for m in result["masks"]]
-    _print({**{k: v for k, v in result.items() if k != "masks"}, "masks": masks, "labels": labels})
+    print_json({**{k: v for k, v in result.items() if k != "masks"}, "masks": masks, "labels": labels})
     return 0
 
 
@@ -73,34 +71,33 @@ def _instances_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("verb", choices=["list", "delete", "relabel", "undo"])
     p.add_argument("instance", nargs="?", type=int, help="instance id (delete, relabel)")
     p.add_argument("label", nargs="?", help="new class (relabel)")
-    _db_project(p)
+    add_db_project(p)
     p.add_argument("--image", type=int, help="image id (list)")
     p.add_argument("--user", help="annotator recorded on the event (env CLIPMARK_USER)")
 
 
-@command("instances", "list, delete, relabel region instances; undo your latest region action", _instances_args)
 def cmd_instances(args: argparse.Namespace, settings: Settings) -> int:
-    regions = _service(args, settings).regions
+    regions = open_service(args, settings).regions
     if args.verb == "undo":
-        _print(regions.undo(args.project, annotator=args.user))
+        print_json(regions.undo(args.project, annotator=args.user))
     elif args.verb == "list":
         if args.image is None:
             raise InvalidInput("--image: give the image whose instances to list")
-        _print(regions.instances(args.project, args.image))
+        print_json(regions.instances(args.project, args.image))
     elif args.instance is None:
         raise InvalidInput(f"instance: `clipmark instances {args.verb}` needs an instance id")
     elif args.verb == "delete":
-        _print(regions.delete_instance(args.project, args.instance, annotator=args.user))
+        print_json(regions.delete_instance(args.project, args.instance, annotator=args.user))
     else:
         if not args.label:
             raise InvalidInput("label: `clipmark instances relabel ID LABEL` needs the new class")
-        _print(regions.relabel_instance(args.project, args.instance, args.label, annotator=args.user))
+        print_json(regions.relabel_instance(args.project, args.instance, args.label, annotator=args.user))
     return 0
 
 
 def _propose_args(p: argparse.ArgumentParser) -> None:
-    _db_project(p)
-    _sam_args(p)
+    add_db_project(p)
+    add_sam_args(p)
     p.add_argument("--image", type=int, action="append", help="image id (repeatable; default: every image)")
     p.add_argument("--min-confidence", type=float, default=0.3,
                    help="drop regions whose best class CLIP gives less than this (default 0.3)")
@@ -113,56 +110,71 @@ def _propose_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--user", help="who asked (env CLIPMARK_USER)")
 
 
-@command("propose", "find regions with SAM's automatic mask generator and name them with CLIP", _propose_args)
 def cmd_propose(args: argparse.Namespace, settings: Settings) -> int:
     from core.proposals import propose
 
     filters = {"pred_iou_thresh": args.pred_iou_thresh, "stability_score_thresh": args.stability_score_thresh}
-    summary = propose(_service(args, settings).regions, args.project, image_ids=args.image,
+    summary = propose(open_service(args, settings).regions, args.project, image_ids=args.image,
                       min_confidence=args.min_confidence, points_per_side=args.points_per_side,
                       max_regions=args.max_regions, annotator=args.user, progress=True,
                       **{name: value for name, value in filters.items() if value is not None})
     for problem in summary.errors:
         print(f"  image: {problem['file']}: {problem['reason']}", file=sys.stderr)
-    _print(summary.as_dict())
+    print_json(summary.as_dict())
     return 0
 
 
 def _proposals_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("verb", nargs="?", default="list", choices=["list", "accept", "reject"])
     p.add_argument("proposal", nargs="?", type=int, help="proposal id (accept, reject)")
-    _db_project(p)
+    add_db_project(p)
     p.add_argument("--image", type=int, help="only this image's proposals (list)")
     p.add_argument("--limit", type=int, default=20)
     p.add_argument("--label", help="class of the accepted instance (default: the proposal's best class)")
     p.add_argument("--user", help="annotator recorded on the event (env CLIPMARK_USER)")
 
 
-@command("proposals", "the region proposal queue (least certain first): list, accept, reject", _proposals_args)
 def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
     from core.proposals import decide, next_proposals
 
-    regions = _service(args, settings).regions
+    regions = open_service(args, settings).regions
     if args.verb == "list":
         rows = next_proposals(regions, args.project, image_id=args.image, limit=args.limit)
-        _print([{k: v for k, v in row.items() if k != "rle"} for row in rows])
+        print_json([{k: v for k, v in row.items() if k != "rle"} for row in rows])
         return 0
     if args.proposal is None:
         raise InvalidInput(f"proposal: `clipmark proposals {args.verb}` needs a proposal id")
-    _print(decide(regions, args.project, args.proposal, accept=args.verb == "accept", label=args.label,
-                  annotator=args.user))
+    print_json(decide(regions, args.project, args.proposal, accept=args.verb == "accept", label=args.label,
+                      annotator=args.user))
     return 0
 
 
 def _sam_embed_args(p: argparse.ArgumentParser) -> None:
-    _db_project(p)
-    _sam_args(p)
+    add_db_project(p)
+    add_sam_args(p)
     p.add_argument("--image", type=int, action="append", help="image id (repeatable; default: every image)")
 
 
-@command("sam-embed", "compute and cache the Segment Anything image embeddings (before a session)", _sam_embed_args)
 def cmd_sam_embed(args: argparse.Namespace, settings: Settings) -> int:
     from core.segment.prepare import embed_all
 
-    _print(embed_all(_service(args, settings).regions, args.project, image_ids=args.image, progress=True))
+    print_json(embed_all(open_service(args, settings).regions, args.project, image_ids=args.image, progress=True))
     return 0
+
+
+COMMANDS = (
+    Command("segment", "Segment Anything from points/a box on one image; --save keeps the mask as an instance",
+            _segment_args, cmd_segment),
+    Command("instances", "list, delete, relabel region instances; undo your latest region action", _instances_args,
+            cmd_instances),
+    Command("propose", "find regions with SAM's automatic mask generator and name them with CLIP", _propose_args,
+            cmd_propose),
+    Command("proposals", "the region proposal queue (least certain first): list, accept, reject", _proposals_args,
+            cmd_proposals),
+    Command("sam-embed", "compute and cache the Segment Anything image embeddings (before a session)",
+            _sam_embed_args, cmd_sam_embed),
+)
+
+
+def register(subparsers: Subparsers) -> None:
+    add_commands(subparsers, COMMANDS)

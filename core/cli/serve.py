@@ -1,0 +1,48 @@
+"""The web app: serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+
+from core.cli.common import Command, Subparsers, add_commands, add_db, add_model_args, add_sam_args
+from core.config import Settings
+
+
+def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
+    add_db(p)
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    add_model_args(p)
+    add_sam_args(p)
+    if demo_flag:
+        p.add_argument("--demo", action="store_true",
+                       help="also create the demo project (scikit-image photographs) if it is missing")
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    _serve_args(p, demo_flag=False)
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.app import serve  # lazy: gradio takes seconds to import; only these two commands need it
+
+    serve(settings, host=args.host, port=args.port, demo=args.demo)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from webapp.app import serve  # lazy, as above
+
+    serve(settings, host=args.host, port=args.port, demo=True)
+    return 0
+
+
+COMMANDS = (
+    Command("serve", "start the web app", _serve_args, cmd_serve),
+    Command("demo", "the web app on a ready demo project (scikit-image photographs, a few classes)", _demo_args,
+            cmd_demo),
+)
+
+
+def register(subparsers: Subparsers) -> None:
+    add_commands(subparsers, COMMANDS)

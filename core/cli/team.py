@@ -1,0 +1,118 @@
+"""Team commands: user, overlap, agreement, review, resolve, history."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from core.cli.common import Command, Subparsers, add_commands, add_db, add_db_project, open_service, print_json
+from core.config import Settings
+from core.errors import InvalidInput
+
+
+def _user_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("verb", choices=["add", "list", "disable"])
+    p.add_argument("name", nargs="?", help="user name (add, disable)")
+    p.add_argument("--role", default="annotator", help="annotator, reviewer or admin (add)")
+    add_db(p)
+
+
+def _read_password() -> str:
+    """From a prompt (asked twice) on a terminal, else the first line of standard input."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise InvalidInput("password: the two entries differ")
+    return first
+
+
+def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
+    service = open_service(args, settings)
+    if args.verb == "list":
+        for user in service.list_users():
+            state = "disabled" if user["disabled"] else ("active" if user["password"] else "no password")
+            print(f"{user['name']}\t{user['role']}\t{state}")
+        return 0
+    if not args.name:
+        raise InvalidInput(f"user {args.verb}: give the user's name")
+    if args.verb == "add":
+        print_json(service.add_user(args.name, role=args.role, password=_read_password()))
+    else:
+        print_json(service.disable_user(args.name))
+    return 0
+
+
+def _overlap_args(p: argparse.ArgumentParser) -> None:
+    add_db_project(p)
+    p.add_argument("--share", type=float, required=True, help="share of the items labeled by several people (0..1)")
+    p.add_argument("--annotators", type=int, default=2, help="people per overlap item")
+
+
+def cmd_overlap(args: argparse.Namespace, settings: Settings) -> int:
+    print_json(open_service(args, settings).set_overlap(args.project, share=args.share, annotators=args.annotators))
+    return 0
+
+
+def cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
+    print_json(open_service(args, settings).agreement(args.project))
+    return 0
+
+
+def _review_args(p: argparse.ArgumentParser) -> None:
+    add_db_project(p)
+    p.add_argument("--limit", type=int, default=50)
+
+
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    print_json(open_service(args, settings).review_queue(args.project, limit=args.limit))
+    return 0
+
+
+def _resolve_args(p: argparse.ArgumentParser) -> None:
+    add_db_project(p)
+    p.add_argument("--image-id", type=int, required=True)
+    p.add_argument("--label", required=True, help="the final label")
+    p.add_argument("--user", help="the reviewer (env CLIPMARK_USER)")
+
+
+def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    print_json(open_service(args, settings).resolve(args.project, image_id=args.image_id, label=args.label,
+                                                    reviewer=args.user))
+    return 0
+
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    add_db_project(p)
+    p.add_argument("--user", help="only this user's events")
+    p.add_argument("--action", help="accept, correct, skip, undo, import, review, or a region action: region-add, "
+                   "region-delete, region-relabel, region-accept, region-reject, region-undo")
+    p.add_argument("--image-id", type=int)
+    p.add_argument("--limit", type=int, default=200)
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    for e in open_service(args, settings).history(args.project, user=args.user, action=args.action,
+                                                  image_id=args.image_id, limit=args.limit):
+        print(f"{e['event_id']}\t{e['at']}\t{e['annotator'] or ''}\t{e['action']}\t{e['image_id']}\t"
+              f"{e['before'] or ''} -> {e['after'] or ''}")
+    return 0
+
+
+COMMANDS = (
+    Command("user", "team members: add NAME --role ROLE (password from a prompt or stdin), list, disable NAME",
+            _user_args, cmd_user),
+    Command("overlap", "send a share of the items to several annotators, blind, to measure agreement",
+            _overlap_args, cmd_overlap),
+    Command("agreement", "Cohen's kappa per pair, Fleiss' kappa, confusion, agreement with the final label",
+            add_db_project, cmd_agreement),
+    Command("review", "the review queue: conflicts (who said what) and label-error suspects", _review_args,
+            cmd_review),
+    Command("resolve", "a reviewer's final label for an item (conflict or suspect)", _resolve_args, cmd_resolve),
+    Command("history", "every event, newest first, filterable", _history_args, cmd_history),
+)
+
+
+def register(subparsers: Subparsers) -> None:
+    add_commands(subparsers, COMMANDS)
