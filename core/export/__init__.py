@@ -7,8 +7,10 @@ streams the records, and writes through `atomic.staged` so a failed export never
 
 from __future__ import annotations
 
+from core.export.archive import remove_interrupted, zip_folder_atomically
 from core.export.driver import export_project
 from core.export.formats import FORMATS, FormatSpec
 from core.export.label_import import IMPORT_FORMATS, import_labels
 
-__all__ = ["FORMATS", "IMPORT_FORMATS", "FormatSpec", "export_project", "import_labels"]
+__all__ = ["FORMATS", "IMPORT_FORMATS", "FormatSpec", "export_project", "import_labels", "remove_interrupted",
+           "zip_folder_atomically"]

@@ -22,6 +22,8 @@ from core.export.names import alternative_name
 MANIFEST = "manifest.json"
 GENERATOR = "clipmark"
 CHUNK = 1 << 20
+STAGING_SUFFIX = ".clipmark-tmp"   # a folder being written: `.<out name>.<random>.clipmark-tmp`
+REPLACED_SUFFIX = ".clipmark-old"  # a previous export being swapped out: `.<out name>.<random>.clipmark-old`
 
 
 def is_clipmark_export(folder: Path) -> bool:
@@ -61,7 +63,7 @@ class ExportTarget:
         self.out = out
         self.single_file = single_file
         out.parent.mkdir(parents=True, exist_ok=True)
-        self.root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".clipmark-tmp", dir=out.parent))
+        self.root = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=STAGING_SUFFIX, dir=out.parent))
         self._texts: list[str] = []
         self._folders: set[tuple[str, ...]] = set()
         self._images: IO[str] = tempfile.TemporaryFile("w+", encoding="utf-8")
@@ -135,13 +137,14 @@ class ExportTarget:
     def commit(self, manifest: dict[str, Any]) -> dict[str, Any]:
         """Write the manifest (last), then move the finished export into place."""
         if self.single_file:
+            fsync_file(self.root / self.single_file)
             os.replace(self.root / self.single_file, self.out)
             self.abort()
             return {}
         files = _write_manifest(self.root / MANIFEST, manifest, self._file_hashes())
         old = None
         if self.out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=".clipmark-old", dir=self.out.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.", suffix=REPLACED_SUFFIX, dir=self.out.parent))
             os.replace(self.out, old / "previous")
         os.replace(self.root, self.out)
         if old is not None:
@@ -162,6 +165,13 @@ def _copy_hashing(source: str, dest: Path) -> str:
             dst.write(chunk)
     shutil.copymode(source, dest)
     return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a finished file to disk before it is renamed into place (a rename can outlive a crash
+    that the data did not)."""
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
 
 
 def sha256_of(path: Path) -> str:
