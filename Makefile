@@ -31,6 +31,9 @@ test: install system-deps
 test-fast: install
 	$(PY) -m pytest -q -m "not browser and not postgres and not slow"
 
+# ruff, mypy and the import contracts of pyproject.toml ([tool.importlinter]: layers, no gradio in core,
+# torch only in core.models, webapp only through the service facade).
 lint: install
 	$(VENV)/bin/ruff check core webapp tests bench
-	$(VENV)/bin/mypy core
+	$(VENV)/bin/mypy core webapp
+	$(VENV)/bin/lint-imports
