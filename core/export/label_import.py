@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import InvalidInput
+from core import validation
+from core.errors import Conflict, InvalidInput
 from core.export.label_readers import READERS, LabelRow, Problem
 from core.store import repo
 from core.store.repo import ClassSpec
@@ -139,15 +140,25 @@ def _apply(session: Session, row: LabelRow | Problem, *, project_id: int, index:
         summary.unmatched += 1
         summary.problem(row.where, "no image of this project matches (by sha256, path or file name)")
         return
-    label_id = _class_id(session, row.label, project_id=project_id, classes=classes, add=add_classes,
-                         summary=summary)
+    label_id = _class_id(session, row, project_id=project_id, classes=classes, add=add_classes, summary=summary)
     if label_id is not None:
         _record(session, project_id=project_id, image_id=image_id, label_id=label_id, user_id=user_id,
                 replace=replace, summary=summary)
 
 
-def _class_id(session: Session, label: str, *, project_id: int, classes: dict[str, int], add: bool,
+def _class_id(session: Session, row: LabelRow, *, project_id: int, classes: dict[str, int], add: bool,
               summary: LabelImport) -> int | None:
+    """The class of `row`: an existing one (the name as written, or cleaned), else added when `add`
+    and the name is valid and not an existing name in another case; otherwise counted or reported."""
+    if row.label in classes:
+        return classes[row.label]
+    try:
+        label = validation.class_name(row.label, field="label")
+        if label not in classes and add:
+            validation.unique_name(label, classes, field="label")
+    except (InvalidInput, Conflict) as exc:
+        summary.problem(row.where, str(exc))
+        return None
     if label in classes:
         return classes[label]
     if not add:

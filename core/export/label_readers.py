@@ -9,11 +9,13 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from core.errors import InvalidInput
 from core.export.atomic import MANIFEST, sha256_of
+from core.export.tables import csv_unescaped
 from core.io.images import IMAGE_EXTENSIONS
+from core.validation import excerpt
 
 PATH_COLUMNS = ("path", "file", "relative_path", "filename", "file_name", "image")
 
@@ -82,8 +84,9 @@ def _manifest_folders(source: Path) -> dict[str, str]:
 
 
 def read_csv(source: Path) -> Rows:
-    """A header naming a `label` column and a path column (path, file, filename, ...), optionally
-    `sha256` and `source` (our export); or headerless `path,label` rows."""
+    """A header naming a `label` column and a path column (path, file, filename, ...) or `sha256`,
+    optionally `source` (our export); or headerless `path,label` rows. Cells escaped against formula
+    injection by our CSV export (a leading `'`) are read back as they were."""
     for file in _find(source, ("labels.csv", "*.csv"), what="CSV"):
         try:
             with file.open(newline="", encoding="utf-8-sig") as handle:
@@ -97,15 +100,12 @@ def _csv_rows(reader, file: Path) -> Rows:  # type: ignore[no-untyped-def]
     rows = iter(reader)
     first = next(rows, None)
     if first is None:
-        return
-    header = [c.strip().lower() for c in first]
-    if "label" in header:
-        columns = {name: header.index(name) for name in header if name}
-        path_columns, start = [columns[c] for c in PATH_COLUMNS if c in columns], 2
-    else:
-        columns, path_columns, start = {"label": 1}, [0], 1
+        raise InvalidInput(f"{file}: empty; expected a header with `label` and a path column, or path,label rows")
+    columns, path_columns, start = _csv_layout([csv_unescaped(c) for c in first], file)
+    if start == 1:
         rows = itertools.chain([first], rows)
-    for number, row in enumerate(rows, start=start):
+    for number, raw in enumerate(rows, start=start):
+        row = [csv_unescaped(cell) for cell in raw]
         cells = {name: row[k].strip() for name, k in columns.items() if k < len(row)}
         keys = tuple(row[c].strip() for c in path_columns if c < len(row) and row[c].strip())
         if not cells.get("label"):
@@ -115,6 +115,28 @@ def _csv_rows(reader, file: Path) -> Rows:  # type: ignore[no-untyped-def]
             continue
         yield LabelRow(cells["label"], cells.get("sha256") or None, keys, cells.get("source") or None,
                        f"{file} line {number}")
+
+
+def _csv_layout(first: list[str], file: Path) -> tuple[dict[str, int], list[int], int]:
+    """Column indices from the header (first data line 2), or headerless path,label (line 1): a first
+    row without a `label` column counts as data only when its first cell names an image file."""
+    header = [cell.strip().lower() for cell in first]
+    expected = (f"expected a header with `label` and one of {', '.join(PATH_COLUMNS)} or sha256, or "
+                "path,label rows without a header")
+    if "label" in header:
+        columns = {name: header.index(name) for name in header if name}
+        path_columns = [columns[c] for c in PATH_COLUMNS if c in columns]
+        if not path_columns and "sha256" not in columns:
+            raise InvalidInput(f"{file}: no column to find the images by (found: {_listed(first)}); {expected}")
+        return columns, path_columns, 2
+    if len(first) >= 2 and PurePosixPath(first[0].strip().replace("\\", "/")).suffix.lower() in IMAGE_EXTENSIONS:
+        return {"label": 1}, [0], 1
+    raise InvalidInput(f"{file}: no recognisable columns (found: {_listed(first)}); {expected}")
+
+
+def _listed(cells: list[str]) -> str:
+    shown = ", ".join(excerpt(cell) for cell in cells[:20])
+    return shown + (f" and {len(cells) - 20} more" if len(cells) > 20 else "")
 
 
 def read_jsonl(source: Path) -> Rows:

@@ -1,4 +1,8 @@
-"""CSV and JSON Lines: one row per image, labeled or not, with its provenance columns."""
+"""CSV and JSON Lines: one row per image, labeled or not, with its provenance columns.
+
+CSV cells that a spreadsheet would run as a formula (starting with = + - @ tab or carriage return,
+OWASP's list) get a leading `'`; so does a cell already starting with `'` before such a character,
+which makes the escape reversible: `csv_unescaped(csv_safe(x)) == x` for every string."""
 
 from __future__ import annotations
 
@@ -6,6 +10,26 @@ import csv
 import json
 
 from core.export.rows import COLUMNS, ExportMeta, Rows, place, row, split_folder
+
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(text: str) -> str:
+    """`text` with a `'` in front when a spreadsheet would take it for a formula."""
+    return "'" + text if text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def csv_unescaped(text: str) -> str:
+    """The inverse of csv_safe (applied by the CSV label import)."""
+    return text[1:] if text.startswith("'") and text.lstrip("'").startswith(FORMULA_START) else text
+
+
+def _cell(value: object) -> object:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return csv_safe(value) if isinstance(value, str) else value
 
 
 def _file_of(target, item, meta: ExportMeta) -> str:  # type: ignore[no-untyped-def]
@@ -21,8 +45,7 @@ def write_csv(target, rows: Rows, meta: ExportMeta) -> None:  # type: ignore[no-
         writer.writeheader()
         for item in rows:
             data = row(item.record, file=_file_of(target, item, meta), split=item.split)
-            writer.writerow({k: "" if v is None else (repr(v) if isinstance(v, float) else v)
-                             for k, v in data.items()})
+            writer.writerow({k: _cell(v) for k, v in data.items()})
 
 
 def write_jsonl(target, rows: Rows, meta: ExportMeta) -> None:  # type: ignore[no-untyped-def]
