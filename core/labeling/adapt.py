@@ -27,13 +27,10 @@ ACTIVE_TOP, keep `Delta = 0` (their softmax mass enters the loss as one fixed co
 
 from __future__ import annotations
 
-import ctypes
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from core.errors import InvalidInput
 
@@ -183,7 +180,9 @@ def fit_classifier(
     unadapted = Classifier(head, float(logit_scale), num_classes, None, None, version, int(y.size), None, None, None)
     if y.size == 0:
         return unadapted
-    with _one_blas_thread():
+    # One BLAS thread for the fit's small matmuls: waking a second thread for each costs more than it
+    # saves (fits measured 5x slower with 2 threads on 2 cores). The limit is process-wide while it holds.
+    with threadpool_limits(limits=1, user_api="blas"):
         return _adapt(unadapted, emb, y, mu=emb.mean(axis=0) if mean is None else mean, rng=rng)
 
 
@@ -211,33 +210,6 @@ def _adapt(unadapted: Classifier, emb: np.ndarray, y: np.ndarray, *, mu: np.ndar
         active, delta = np.arange(k), full
     return replace(unadapted, weights=delta, offset=-(mu @ delta).astype(np.float32), classes=active, gate=gate,
                    version=f"adapted-n{y.size}", penalty=penalty, cv_accuracy=cv_acc, cv_zero_shot_accuracy=zs_acc)
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Run the fit's small matmuls on one OpenBLAS thread: waking a second thread for each costs more
-    than it saves (fits measured 5x slower with 2 threads on 2 cores). numpy's bundled OpenBLAS can limit the calling
-    thread only; elsewhere (other BLAS builds) this does nothing."""
-    setter = _local_thread_setter()
-    if setter is None:
-        yield
-        return
-    previous = setter(1)
-    try:
-        yield
-    finally:
-        setter(previous)
-
-
-def _local_thread_setter() -> Callable[[int], int] | None:
-    for path in sorted((Path(np.__file__).parent.parent / "numpy.libs").glob("*openblas*.so*")):
-        try:
-            setter = ctypes.CDLL(str(path)).openblas_set_num_threads_local
-        except (OSError, AttributeError):
-            continue
-        setter.restype, setter.argtypes = ctypes.c_int, [ctypes.c_int]
-        return setter  # type: ignore[no-any-return]
-    return None
 
 
 def _restrict(z0: np.ndarray, y: np.ndarray, *, cold: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

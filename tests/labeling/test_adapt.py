@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
+import core.labeling.adapt as adapt
 from core.errors import InvalidInput
-from core.labeling.adapt import Classifier, _local_thread_setter, _one_blas_thread, fit_classifier, top_gap
+from core.labeling.adapt import Classifier, fit_classifier, top_gap
 from core.labeling.strategies import select
 
 
@@ -226,11 +228,24 @@ def test_flowers_cold_start_beats_chance(embeddings_dir: Path) -> None:
     assert (np.argmax(probs, axis=1) == y[rest]).mean() > 30 / k  # > 30x chance
 
 
-def test_blas_thread_limit_is_restored() -> None:
-    setter = _local_thread_setter()
-    if setter is None:
-        pytest.skip("numpy is not linked to its bundled OpenBLAS here")
-    previous = setter(3)
-    with _one_blas_thread():
-        assert setter(1) == 1  # inside: one thread for this thread
-    assert setter(previous) == 3
+def _blas_threads() -> set[int]:
+    return {int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"}
+
+
+def test_fit_runs_on_one_blas_thread_and_restores_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not _blas_threads():
+        pytest.skip("no BLAS that threadpoolctl can limit is loaded")
+    seen: list[set[int]] = []
+    real = adapt._adapt
+
+    def spy(*args: object, **kwargs: object) -> Classifier:
+        seen.append(_blas_threads())
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(adapt, "_adapt", spy)
+    emb, y, head = _gap_data()
+    with threadpool_limits(limits=2, user_api="blas"):
+        fit_classifier(emb[:60], y[:60], num_classes=head.shape[0], text_head=head, rng=np.random.default_rng(0))
+        after = _blas_threads()
+    assert seen == [{1}]  # inside the fit: one thread
+    assert after == {2}  # and the caller's limit is back
