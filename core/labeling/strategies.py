@@ -125,32 +125,20 @@ def _entropy_diverse(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: 
 
 
 def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """k-means++ seeding then a few Lloyd iterations on unit vectors (cosine); returns assignments."""
-    first = int(rng.integers(points.shape[0]))
-    centers = [points[first]]
-    dist = np.maximum(1.0 - points @ points[first], 0.0)
-    for _ in range(1, k):
-        weights = dist.astype(np.float64)
-        total = weights.sum()
-        nxt = int(rng.choice(points.shape[0], p=weights / total)) if total > 0 else int(rng.integers(points.shape[0]))
-        centers.append(points[nxt])
-        dist = np.minimum(dist, np.maximum(1.0 - points @ points[nxt], 0.0))
-    c = np.stack(centers)
-    assign = np.argmax(points @ c.T, axis=1)
-    for _ in range(COLD_START_ITERATIONS):
-        c = _centroids(points, assign, c)
-        assign = np.argmax(points @ c.T, axis=1)
-    return assign
+    """scikit-learn's k-means on the unit vectors: plain k-means++ seeding (one trial per centre), then
+    COLD_START_ITERATIONS Lloyd steps; returns assignments.
 
+    Float64 and one seeding trial: at 20,000 x 512 and k = 100 that is as fast as the numpy code it
+    replaced (432 vs 379 ms, k = 32: 221 vs 271 ms), while `KMeans`' default greedy seeding (2 + log k
+    trials) took 930 ms, and on float32 input its distances are upcast in chunks (1161 ms).
+    """
+    from sklearn.cluster import KMeans, kmeans_plusplus  # sklearn's import costs ~0.5 s: only when clustering
 
-def _centroids(points: np.ndarray, assign: np.ndarray, previous: np.ndarray) -> np.ndarray:
-    """Normalised member means; an empty cluster keeps its previous centre."""
-    order = np.argsort(assign, kind="stable")
-    members, starts = np.unique(assign[order], return_index=True)
-    sums = np.add.reduceat(points[order], starts, axis=0)
-    centres = previous.copy()
-    centres[members] = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
-    return centres
+    data = points.astype(np.float64)
+    seed = int(rng.integers(2**31 - 1))
+    centres, _ = kmeans_plusplus(data, k, random_state=seed, n_local_trials=1)
+    model = KMeans(k, init=centres, n_init=1, max_iter=COLD_START_ITERATIONS, random_state=seed)
+    return model.fit(data).labels_.astype(np.int64)
 
 
 def _cold_start(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
