@@ -1,5 +1,5 @@
-"""Inter-annotator agreement: Cohen's kappa per pair, Fleiss' kappa overall, confusion between two
-annotators, and the final-label policy (reviewer > majority > single). numpy in, numpy out."""
+"""Inter-annotator agreement: Cohen's kappa per pair (scikit-learn's), Fleiss' kappa overall, confusion
+between two annotators, and the final-label policy (reviewer > majority > single). numpy in, numpy out."""
 
 from __future__ import annotations
 
@@ -22,21 +22,27 @@ def confusion(a: np.ndarray, b: np.ndarray, *, num_classes: int) -> np.ndarray:
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray, *, num_classes: int) -> float:
-    """(p_o - p_e) / (1 - p_e); 1.0 when both agree on a single class everywhere; nan on no items."""
-    table = confusion(a, b, num_classes=num_classes).astype(np.float64)
-    n = table.sum()
-    if n == 0:
+    """scikit-learn's Cohen's kappa over the K classes; 1.0 when both agree on a single class everywhere
+    (where sklearn finds it undefined and warns); nan on no items."""
+    from sklearn.metrics import cohen_kappa_score  # sklearn's import costs ~0.5 s: only for the report
+
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    if a.shape != b.shape:
+        raise InvalidInput(f"labels: the two annotators' arrays differ in shape {a.shape} vs {b.shape}")
+    if a.size == 0:
         return float("nan")
-    observed = np.trace(table) / n
-    expected = float((table.sum(axis=1) / n) @ (table.sum(axis=0) / n))
-    if expected >= 1.0:
-        return 1.0 if observed >= 1.0 else 0.0
-    return float((observed - expected) / (1.0 - expected))
+    if np.unique(np.concatenate([a, b])).size == 1:
+        return 1.0
+    return float(cohen_kappa_score(a, b, labels=np.arange(num_classes)))
 
 
 def fleiss_kappa(counts: np.ndarray) -> float:
     """counts: N items x K classes, how many raters chose each class; every item needs >= 2 raters
-    (items may have different numbers of raters: the per-item agreement uses its own n)."""
+    (items may have different numbers of raters: the per-item agreement uses its own n).
+
+    Kept by hand: statsmodels' `stats.inter_rater.fleiss_kappa` assumes the same number of raters on
+    every item (it asserts so; ours vary with the overlap slots) and would add statsmodels, patsy and
+    pandas at run time; scikit-learn and scipy have no Fleiss' kappa."""
     counts = np.asarray(counts, dtype=np.float64)
     raters = counts.sum(axis=1)
     keep = raters >= 2

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
 
+from core.errors import InvalidInput
 from core.labeling.agreement import cohen_kappa, confusion, final_label, fleiss_kappa
 
 
@@ -23,6 +25,19 @@ def test_cohen_kappa_edges() -> None:
     assert cohen_kappa(same, same, num_classes=3) == pytest.approx(1.0)
     assert math.isnan(cohen_kappa(np.array([], dtype=int), np.array([], dtype=int), num_classes=2))
     assert cohen_kappa(np.array([0, 1]), np.array([1, 0]), num_classes=2) == pytest.approx(-1.0)
+    with pytest.raises(InvalidInput, match="labels"):
+        cohen_kappa(np.array([0, 1]), np.array([0]), num_classes=2)
+
+
+def test_cohen_kappa_single_class_and_empty_classes() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # sklearn calls one shared class undefined and warns: not here
+        assert cohen_kappa(np.array([2, 2, 2]), np.array([2, 2, 2]), num_classes=4) == 1.0
+    assert cohen_kappa(np.array([2, 2]), np.array([1, 1]), num_classes=4) == pytest.approx(0.0)
+    # classes nobody used change nothing: the 2-class table [[4,1],[2,3]] padded to 5 classes
+    a = np.array([3, 3, 3, 3, 3, 1, 1, 1, 1, 1])
+    b = np.array([3, 3, 3, 3, 1, 3, 3, 1, 1, 1])
+    assert cohen_kappa(a, b, num_classes=5) == pytest.approx(0.4)
 
 
 def test_fleiss_kappa_wikipedia_example() -> None:
