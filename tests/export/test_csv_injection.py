@@ -60,7 +60,7 @@ def _labels(service: Service) -> dict[str, str]:
         rows = session.execute(select(ImageRow.sha256, LabelClass.name)
                                .join(CurrentLabel, CurrentLabel.image_id == ImageRow.id)
                                .join(LabelClass, LabelClass.id == CurrentLabel.label_id))
-        return dict(rows.tuples())
+        return {sha: name for sha, name in rows}
 
 
 def test_hostile_class_names_are_escaped_and_round_trip(tmp_path: Path) -> None:
