@@ -60,7 +60,7 @@ def prepare(db: str, workdir: Path, *, images: int, annotators: int, overlap: fl
     from sqlalchemy import insert, select
 
     from core.config import Settings
-    from core.scoring import head_key
+    from core.usecases.scoring import head_key
     from core.service import Service
     from core.store import repo
     from core.store.repo import ClassSpec
@@ -74,8 +74,8 @@ def prepare(db: str, workdir: Path, *, images: int, annotators: int, overlap: fl
     names = [f"class{k}" for k in range(CLASSES)]
     service = Service(Settings(db=db, media_dir=workdir / "media", user="admin"))
     try:
-        service.create_project(PROJECT, classes=[ClassSpec(c) for c in names])
-        with service.sessions.begin() as session:
+        service.projects.create(PROJECT, classes=[ClassSpec(c) for c in names])
+        with service.context.sessions.begin() as session:
             project = repo.project_by_name(session, name=PROJECT)
             assert project is not None
             project.settings = {"model_id": MODEL_ID}
@@ -92,10 +92,10 @@ def prepare(db: str, workdir: Path, *, images: int, annotators: int, overlap: fl
             project_id = project.id
         users = {f"ann{k:02d}": f"pw-ann{k:02d}-{os.getpid()}" for k in range(1, annotators + 1)}
         admin = ("admin", f"pw-admin-{os.getpid()}")
-        service.add_user(admin[0], role="admin", password=admin[1])
+        service.team.add_user(admin[0], role="admin", password=admin[1])
         for name, password in users.items():
-            service.add_user(name, role="annotator", password=password, actor="admin")
-        service.set_overlap(PROJECT, share=overlap, annotators=2, actor="admin")
+            service.team.add_user(name, role="annotator", password=password, annotator="admin")
+        service.team.set_overlap(PROJECT, share=overlap, annotators=2, annotator="admin")
     finally:
         service.close()
     answers = workdir / "answers.json"
@@ -191,12 +191,12 @@ def worker(args: argparse.Namespace) -> None:
 
 def decide_one(client: Any, item: dict[str, Any], answers: dict[str, str], out: dict[str, Any]) -> Any:
     """One decision: accept when the proposal is right, else correct to the true class; the next item."""
-    truth = answers[str(item["image_id"])]
-    proposal = item["top"][0]["label"] if item["top"] else None
+    truth = answers[str(item.image_id)]
+    proposal = item.top[0]["label"] if item.top else None
     action, label = ("accept", "") if proposal == truth else ("correct", truth)
     began = time.perf_counter()
     try:
-        answer = client.predict(PROJECT, item["image_id"], action, label, api_name="/decide")
+        answer = client.predict(PROJECT, item.image_id, action, label, api_name="/decide")
     except Exception as exc:  # noqa: BLE001  (AppError, or the connection itself)
         out["errors"].append(f"{out['user']} #{item['image_id']}: {type(exc).__name__}: {exc}")
         return client.predict(PROJECT, api_name="/next_item")["item"]
@@ -258,7 +258,7 @@ def stored_decisions(db: str, project_id: int, users: list[str]
 
 def check(db: str, prepared: dict[str, Any], results: list[dict[str, Any]], *, decisions: int,
           elapsed: float, server_cpu: float) -> bool:
-    from core.leases import overlap_slots
+    from core.usecases.team.leases import overlap_slots
 
     acked = [e for r in results for e in r["acked"]]
     stored, labelers, settings = stored_decisions(db, prepared["project_id"], list(prepared["users"]))

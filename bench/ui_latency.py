@@ -26,7 +26,7 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import Settings  # noqa: E402
-from core.scoring import head_key  # noqa: E402
+from core.usecases.scoring import head_key  # noqa: E402
 from core.service import Service  # noqa: E402
 from core.store import repo  # noqa: E402
 from core.store.repo import ClassSpec  # noqa: E402
@@ -53,8 +53,8 @@ def build_project(service: Service, *, n: int, picture: Path, rng: np.random.Gen
     """Bulk-insert n images (all showing one small real picture, each its own hash) with embeddings."""
     emb, truth, head = synthetic(n, rng)
     names = [f"class{k}" for k in range(CLASSES)]
-    service.create_project("bench", classes=[ClassSpec(c) for c in names])
-    with service.sessions.begin() as session:
+    service.projects.create("bench", classes=[ClassSpec(c) for c in names])
+    with service.context.sessions.begin() as session:
         project = repo.project_by_name(session, name="bench")
         project.settings = {"model_id": MODEL_ID}
         rows = [{"project_id": project.id, "sha256": f"{k:064x}", "original_path": f"synthetic/{k}.jpg",
@@ -81,12 +81,12 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
                       background_refit=mode == "background")
     truth = build_project(service, n=n, picture=picture, rng=np.random.default_rng(n))
     start = time.perf_counter()
-    service.state("bench")
+    service.labeling.state("bench")
     build_s = time.perf_counter() - start
     if prelabeled:
         ids = list(truth)[:prelabeled]
         for name in sorted(set(truth[i] for i in ids)):
-            service.decide_many("bench", image_ids=[i for i in ids if truth[i] == name], action="correct", label=name)
+            service.labeling.decide_many("bench", image_ids=[i for i in ids if truth[i] == name], action="correct", label=name)
     _, _, current, _ = label.ui_show(service, "bench")
     totals, decides, refits = [], [], []
     decide = service.decide
@@ -105,7 +105,7 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
         totals.append(time.perf_counter() - began)
     rest = [t - d for t, d in zip(totals, decides, strict=True)]
     service.wait_for_refits(120)
-    version = service.state("bench").classifier.version  # type: ignore[union-attr]
+    version = service.labeling.state("bench").classifier.version  # type: ignore[union-attr]
     print(f"{mode:>10} {n:>8} {prelabeled + decisions:>6} {percentiles(totals)} {percentiles(decides)} "
           f"{percentiles(refits)} "
           f"{percentiles(rest)} {build_s:8.2f}  {version}", flush=True)

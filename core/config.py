@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from core.models.base import parse_pretrained
+
 DEFAULT_DB = "clipmark.sqlite"
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
@@ -29,11 +31,10 @@ class Settings:
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        pretrained = env.get("CLIPMARK_PRETRAINED", DEFAULT_PRETRAINED)
         return cls(
             db=env.get("CLIPMARK_DB", DEFAULT_DB),
             model=env.get("CLIPMARK_MODEL", DEFAULT_MODEL),
-            pretrained=None if pretrained.lower() in ("", "none", "random") else pretrained,
+            pretrained=parse_pretrained(env.get("CLIPMARK_PRETRAINED", DEFAULT_PRETRAINED)),
             model_config=env.get("CLIPMARK_MODEL_CONFIG") or None,
             device=env.get("CLIPMARK_DEVICE") or None,
             media_dir=Path(env["CLIPMARK_MEDIA"]) if env.get("CLIPMARK_MEDIA") else None,

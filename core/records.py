@@ -74,7 +74,7 @@ def iter_records(
     """Records in image id order. With the default filter: the human (or import/review) label when
     there is one, else the latest prediction, else no label; each with its image's live instances."""
     where = where or RecordFilter()
-    names = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    names = repo.class_names(session, project_id=project_id)
     run = repo.latest_run(session, project_id=project_id)
     query = _query(project_id, None if run is None else run.id, where)
     has_instances = regions.count_instances(session, project_id=project_id) > 0

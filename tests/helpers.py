@@ -30,8 +30,8 @@ def project_from_vectors(
     logit_scale: float = 100.0,
 ) -> list[int]:
     """Create a project whose images carry the given embeddings (and text head); returns image ids."""
-    service.create_project(name, classes=[ClassSpec(c) for c in class_names])
-    with service.sessions.begin() as session:
+    service.projects.create(name, classes=[ClassSpec(c) for c in class_names])
+    with service.context.sessions.begin() as session:
         project = repo.project_by_name(session, name=name)
         project.settings = {"model_id": NPZ_MODEL_ID}
         ids = []
@@ -42,7 +42,7 @@ def project_from_vectors(
             ids.append(image.id)
         repo.add_embeddings(session, model_id=NPZ_MODEL_ID, image_ids=ids, vectors=embeddings)
         if head is not None:
-            from core.scoring import head_key
+            from core.usecases.scoring import head_key
 
             classes = repo.classes_of(session, project_id=project.id)
             repo.save_text_head(session, project_id=project.id, model_id=NPZ_MODEL_ID,

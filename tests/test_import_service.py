@@ -16,7 +16,7 @@ from tests.io.corpus import build_archive, build_corpus
 @pytest.fixture()
 def service(tmp_path: Path) -> Service:
     svc = Service(Settings(db=str(tmp_path / "i.sqlite"), media_dir=tmp_path / "media"))
-    svc.create_project("p", classes=[ClassSpec("cats"), ClassSpec("dogs")])
+    svc.projects.create("p", classes=[ClassSpec("cats"), ClassSpec("dogs")])
     yield svc
     svc.close()
 
@@ -27,7 +27,7 @@ def test_malformed_corpus_next_to_good_images(service: Service, tmp_path: Path) 
     absolute = str(tmp_path / "outside" / "abs.jpg")
     archive_expected = build_archive(tmp_path / "bundle.zip", absolute_name=absolute)
     missing = tmp_path / "does-not-exist"
-    summary = service.import_images("p", [corpus, tmp_path / "bundle.zip", missing], labels_from="folders",
+    summary = service.importing.images("p", [corpus, tmp_path / "bundle.zip", missing], labels_from="folders",
                                     progress=False)
     good = [n for n, r in expected.items() if r is None and Path(n).suffix in (".jpg", ".png", ".webp", ".bmp",
                                                                                ".tiff", ".gif")]
@@ -46,12 +46,12 @@ def test_malformed_corpus_next_to_good_images(service: Service, tmp_path: Path) 
     assert summary.labeled == 1
     assert ("bundle.zip!dogs/puppies/rex.png" in {s for s, _ in summary.label_problems} or
             any("puppies" in r for _, r in summary.label_problems))
-    status = service.status("p")
+    status = service.projects.status("p")
     assert status["images"] == summary.imported
     assert {f["file"] for f in status["failed"]} == set(reasons)
-    again = service.import_images("p", [corpus, tmp_path / "bundle.zip", missing], progress=False)
+    again = service.importing.images("p", [corpus, tmp_path / "bundle.zip", missing], progress=False)
     assert again.imported == 0 and again.duplicates == summary.imported + summary.duplicates
-    assert len(service.status("p")["failed"]) == len(status["failed"])
+    assert len(service.projects.status("p")["failed"]) == len(status["failed"])
 
 
 def test_every_good_corpus_image_embeds(service: Service, tmp_path: Path) -> None:
@@ -59,9 +59,9 @@ def test_every_good_corpus_image_embeds(service: Service, tmp_path: Path) -> Non
 
     corpus = tmp_path / "corpus"
     build_corpus(corpus)
-    service.import_images("p", [corpus], progress=False)
-    summary = service.embed("p", spec=tiny_spec(), progress=False)
-    assert summary.failed == [] and summary.computed == service.status("p")["images"]
+    service.importing.images("p", [corpus], progress=False)
+    summary = service.embedding.embed("p", spec=tiny_spec(), progress=False)
+    assert summary.failed == [] and summary.computed == service.projects.status("p")["images"]
 
 
 def test_labels_csv_with_unknown_class_is_reported(service: Service, tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_labels_csv_with_unknown_class_is_reported(service: Service, tmp_path: P
     build_corpus(corpus)
     labels = tmp_path / "labels.csv"
     labels.write_text("path,label\nphoto.jpg,cats\nphoto.png,zebras\n,dogs\n")
-    summary = service.import_images("p", [corpus], labels_from=str(labels), progress=False)
+    summary = service.importing.images("p", [corpus], labels_from=str(labels), progress=False)
     assert summary.labeled == 1
     problems = dict(summary.label_problems)
     assert any("zebras" in why and "classes: cats, dogs" in why for why in problems.values())

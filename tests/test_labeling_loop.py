@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from core.config import Settings
 from core.errors import Conflict, InvalidInput, NotFound
@@ -28,90 +28,90 @@ def pets(embeddings_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def test_decision_is_durable_and_never_comes_back(pets) -> None:  # type: ignore[no-untyped-def]
     service, truth, db, *_ = pets
-    first = service.next_items("pets", annotator="ann", n=3, k=3)
-    assert len(first) == 3 and first[0]["reason"]["strategy"] in ("margin_diverse", "margin")
-    assert all(len(item["top"]) == 3 for item in first)
-    image_id = first[0]["image_id"]
-    result = service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    first = service.labeling.next_items("pets", annotator="ann", n=3, k=3)
+    assert len(first) == 3 and first[0].reason.strategy in ("margin_diverse", "margin")
+    assert all(len(item.top) == 3 for item in first)
+    image_id = first[0].image_id
+    result = service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
     other = Service(Settings(db=db))  # a second process's view: the event is already committed
-    with other.sessions.begin() as session:
+    with other.context.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 1
     other.close()
-    assert result["model_version"] in ("zero-shot", "adapted-n1")
-    queued = [item["image_id"] for item in service.next_items("pets", annotator="ann", n=60)]
+    assert result.decision.model_version in ("zero-shot", "adapted-n1")
+    queued = [item.image_id for item in service.labeling.next_items("pets", annotator="ann", n=60)]
     assert image_id not in queued
 
 
 def test_accept_takes_the_proposal_and_skip_goes_to_the_back(pets) -> None:  # type: ignore[no-untyped-def]
     service, *_ = pets
-    item = service.next_items("pets", annotator="ann", n=1, k=1)[0]
-    result = service.decide("pets", image_id=item["image_id"], action="accept", annotator="ann")
-    assert result["label"] == item["top"][0]["label"]
-    skipped = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-    service.decide("pets", image_id=skipped, action="skip", annotator="ann")
-    order = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=1000)]
+    item = service.labeling.next_items("pets", annotator="ann", n=1, k=1)[0]
+    result = service.labeling.decide("pets", image_id=item.image_id, action="accept", annotator="ann")
+    assert result.decision.label == item.top[0].label
+    skipped = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+    service.labeling.decide("pets", image_id=skipped, action="skip", annotator="ann")
+    order = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=1000)]
     assert order[-1] == skipped and len(order) == 497 - 1
 
 
 def test_queue_order_survives_a_restart(pets) -> None:  # type: ignore[no-untyped-def]
     service, truth, db, *_ = pets
     for _ in range(5):
-        image_id = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-    skipped = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-    service.decide("pets", image_id=skipped, action="skip", annotator="ann")
-    before = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=20)]
+        image_id = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    skipped = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+    service.labeling.decide("pets", image_id=skipped, action="skip", annotator="ann")
+    before = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=20)]
     restarted = Service(Settings(db=db))
-    assert [i["image_id"] for i in restarted.next_items("pets", annotator="ann", n=20)] == before
+    assert [i.image_id for i in restarted.labeling.next_items("pets", annotator="ann", n=20)] == before
     restarted.close()
 
 
 def test_undo_restores_and_is_per_user(pets) -> None:  # type: ignore[no-untyped-def]
     service, truth, *_ = pets
-    image_id = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-    service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-    undone = service.undo("pets", annotator="ann")
-    assert undone["image_id"] == image_id and undone["label"] is None
-    assert image_id in [i["image_id"] for i in service.next_items("pets", annotator="ann", n=1000)]
+    image_id = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+    service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    undone = service.labeling.undo("pets", annotator="ann")
+    assert undone.image_id == image_id and undone.label is None
+    assert image_id in [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=1000)]
     with pytest.raises(Conflict):
-        service.undo("pets", annotator="ann")
-    service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        service.labeling.undo("pets", annotator="ann")
+    service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
     other_label = next(n for n in sorted(set(truth.values())) if n != truth[image_id])
     with pytest.raises(Conflict, match="assigned to someone else"):  # bob may not relabel ann's item
-        service.decide("pets", image_id=image_id, action="correct", label=other_label, annotator="bob")
-    service.resolve("pets", image_id=image_id, label=other_label, reviewer="rev")  # a reviewer may
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=other_label, annotator="bob")
+    service.team.resolve("pets", image_id=image_id, label=other_label, annotator="rev")  # a reviewer may
     with pytest.raises(Conflict, match="nobody else's work"):
-        service.undo("pets", annotator="ann")
+        service.labeling.undo("pets", annotator="ann")
 
 
 def test_bad_decisions_name_the_field(pets) -> None:  # type: ignore[no-untyped-def]
     service, *_ = pets
-    image_id = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
+    image_id = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
     with pytest.raises(NotFound, match="label: 'zebra' is not a class"):
-        service.decide("pets", image_id=image_id, action="correct", label="zebra", annotator="ann")
+        service.labeling.decide("pets", image_id=image_id, action="correct", label="zebra", annotator="ann")
     with pytest.raises(InvalidInput, match="action: unknown 'approve'"):
-        service.decide("pets", image_id=image_id, action="approve", label=None, annotator="ann")
+        service.labeling.decide("pets", image_id=image_id, action="approve", label=None, annotator="ann")
     with pytest.raises(NotFound, match="image_id"):
-        service.decide("pets", image_id=10**9, action="skip", annotator="ann")
+        service.labeling.decide("pets", image_id=10**9, action="skip", annotator="ann")
 
 
 def test_corrections_improve_the_pseudo_labels(pets) -> None:  # type: ignore[no-untyped-def]
     service, truth, db, emb, labels, names, head = pets
-    zero = service.predict("pets")
+    zero = service.embedding.predict("pets")
     assert zero.model_version == "zero-shot"
     for _ in range(40):
-        image_id = service.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-    adapted = service.predict("pets")
+        image_id = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    adapted = service.embedding.predict("pets")
     assert adapted.model_version.startswith("adapted-n40") or adapted.model_version == "zero-shot"
-    state = service.state("pets")
+    state = service.labeling.state("pets")
     unlabeled = state.labels < 0
     truth_idx = np.array([names.index(truth[int(i)]) for i in state.image_ids])
     zs_probs = (100.0 * emb @ head.T)
     zs_acc = float((zs_probs.argmax(1)[unlabeled] == truth_idx[unlabeled]).mean())
     now_acc = float((state.probs.argmax(1)[unlabeled] == truth_idx[unlabeled]).mean())
     assert now_acc >= zs_acc - 1e-9
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         versions = list(session.scalars(select(PredictionRun.model_version).order_by(PredictionRun.id)))
     assert versions[0] == "zero-shot" and versions[-1] == adapted.model_version
 
@@ -123,26 +123,49 @@ def test_flipped_labels_are_suspected(pets) -> None:  # type: ignore[no-untyped-
     given = {i: next(n for n in names if n != truth[i]) if i in flipped else truth[i] for i in ids}
     for label in sorted(set(given.values())):
         batch = [i for i in ids if given[i] == label]
-        service.decide_many("pets", image_ids=batch, action="correct", label=label, annotator="ann")
-    report = service.suspects("pets")
-    top = {s["image_id"] for s in report["suspects"][:8]}
+        service.labeling.decide_many("pets", image_ids=batch, action="correct", label=label, annotator="ann")
+    report = service.labeling.suspects("pets")
+    top = {s.image_id for s in report.suspects[:8]}
     assert len(flipped & top) >= 3
-    first = report["suspects"][0]
-    assert first["label"] != first["suggested"] and first["score"] > 0
+    first = report.suspects[0]
+    assert first.label != first.suggested and first.score > 0
 
 
 def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service, truth, db, *_ = pets
     web = Service(Settings(db=db), background_refit=True)
     for _ in range(6):
-        image_id = web.next_items("pets", annotator="ann", n=1)[0]["image_id"]
-        result = web.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-        assert image_id not in [i["image_id"] for i in web.next_items("pets", annotator="ann", n=50)]
+        image_id = web.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+        result = web.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        assert image_id not in [i.image_id for i in web.labeling.next_items("pets", annotator="ann", n=50)]
     assert web.wait_for_refits(60)
-    assert result["event_id"] > 0
+    assert result.decision.event_id > 0
     fresh = Service(Settings(db=db))  # a synchronous rebuild from the store
-    assert web.state("pets").classifier.version == fresh.state("pets").classifier.version
-    ours = [i["image_id"] for i in web.next_items("pets", annotator="ann", n=10)]
-    assert ours == [i["image_id"] for i in fresh.next_items("pets", annotator="ann", n=10)]
+    assert web.labeling.state("pets").classifier.version == fresh.labeling.state("pets").classifier.version
+    ours = [i.image_id for i in web.labeling.next_items("pets", annotator="ann", n=10)]
+    assert ours == [i.image_id for i in fresh.labeling.next_items("pets", annotator="ann", n=10)]
     web.close()
     fresh.close()
+
+
+def test_a_web_decision_is_one_call_of_at_most_eight_statements(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Decide and hand out the view's next four items: one transaction, its statements counted."""
+    _, truth, db, *_ = pets
+    web = Service(Settings(db=db), background_refit=True)
+    counted: list[str] = []
+    event.listen(web.context.engine, "before_cursor_execute", lambda _c, _k, sql, *_: counted.append(sql))
+    items = web.labeling.next_items("pets", annotator="ann", n=4, k=5)
+    figures = []
+    for _ in range(5):
+        counted.clear()
+        image_id = items[0].image_id
+        decided = web.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id],
+                                      annotator="ann", next_n=4, k=5)
+        figures.append(len(counted))
+        assert decided.decision.image_id == image_id and len(decided.next) == 4
+        assert image_id not in [i.image_id for i in decided.next]
+        items = list(decided.next)
+        web.wait_for_refits(60)
+    print(f"SQL statements per web decision (decide + next 4): {figures}")
+    assert max(figures) <= 8, counted
+    web.close()

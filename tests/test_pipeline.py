@@ -71,16 +71,16 @@ def test_labels_from_folders_and_csv_count_as_import_annotations(small_cifar: Pa
     assert _cli("import", "--db", db, "--project", "m", str(cifar_dir),
                 "--labels-from", str(cifar_dir / "manifest.csv")) == 0
     service = Service(Settings(db=db))
-    assert service.status("f")["labeled"] == 100
+    assert service.projects.status("f")["labeled"] == 100
     manifest = {r["relative_path"]: r["label"] for r in csv.DictReader((cifar_dir / "manifest.csv").open())}
     out = tmp_path / "m.csv"
-    service.export_csv("m", out)
+    service.exporting.export("m", fmt="csv", out=out)
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == len(manifest) == 1000
     for row in rows:
         rel = Path(row["path"]).relative_to(cifar_dir).as_posix()
         assert row["label"] == manifest[rel] and row["source"] == "import"
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         sources = set(session.scalars(select(Event.source).distinct()))
     assert sources == {"import"}
     service.close()
@@ -91,16 +91,16 @@ def test_embedding_resumes_after_interruption(small_cifar: Path, tmp_path: Path)
 
     _cli("init", "--db", str(tmp_path / "r.sqlite"), "--project", "r", "--labels", "a,b")
     service = Service(Settings(db=str(tmp_path / "r.sqlite")))
-    service.import_images("r", [small_cifar], progress=False)
+    service.importing.images("r", [small_cifar], progress=False)
     spec = tiny_spec()
     done = []
     with pytest.raises(KeyboardInterrupt):
-        service.embed("r", spec=spec, progress=False,
+        service.embedding.embed("r", spec=spec, progress=False,
                       on_progress=lambda n, total: done.append(n) or (n >= 32 and _interrupt()))
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         kept = session.scalar(select(func.count()).select_from(Embedding))
     assert 0 < kept < 100
-    summary = service.embed("r", spec=spec, progress=False)
+    summary = service.embedding.embed("r", spec=spec, progress=False)
     assert (summary.cached, summary.computed) == (kept, 100 - kept)
     service.close()
 
@@ -116,16 +116,16 @@ def test_changed_prompts_make_a_new_prediction_run(small_cifar: Path, tmp_path: 
     db = str(tmp_path / "h.sqlite")
     _cli("init", "--db", db, "--project", "h", "--labels", "cat,dog")
     service = Service(Settings(db=db))
-    service.import_images("h", [small_cifar / "cat", small_cifar / "dog"], progress=False)
-    service.embed("h", spec=tiny_spec(), progress=False)
-    first = service.predict("h")
-    assert service.predict("h").prompts_hash == first.prompts_hash
-    with service.sessions.begin() as session:
+    service.importing.images("h", [small_cifar / "cat", small_cifar / "dog"], progress=False)
+    service.embedding.embed("h", spec=tiny_spec(), progress=False)
+    first = service.embedding.predict("h")
+    assert service.embedding.predict("h").prompts_hash == first.prompts_hash
+    with service.context.sessions.begin() as session:
         cat = session.scalar(select(LabelClass).where(LabelClass.name == "cat"))
         cat.prompts = ["a photo of a small cat."]
-    second = service.predict("h")
+    second = service.embedding.predict("h")
     assert second.prompts_hash != first.prompts_hash and second.run_id != first.run_id
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(PredictionRun)) == 3
     service.close()
 

@@ -20,83 +20,83 @@ def team(embeddings_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
     service = Service(Settings(db=str(tmp_path / "team.sqlite")))
     ids = project_from_vectors(service, "pets", embeddings=emb, class_names=names, head=head)
     for name, role in (("boss", "admin"), ("rita", "reviewer"), ("ann", "annotator"), ("bob", "annotator")):
-        service.add_user(name, role=role, password=PASSWORD)
+        service.team.add_user(name, role=role, password=PASSWORD)
     yield service, {i: names[y] for i, y in zip(ids, labels, strict=True)}
     service.close()
 
 
 def test_logins_and_unknown_users(team) -> None:  # type: ignore[no-untyped-def]
     service, _ = team
-    assert service.team_mode()
-    assert service.authenticate("ann", PASSWORD) and not service.authenticate("ann", "wrong password")
-    assert not service.authenticate("nobody", PASSWORD)
+    assert service.team.team_mode()
+    assert service.team.authenticate("ann", PASSWORD) and not service.team.authenticate("ann", "wrong password")
+    assert not service.team.authenticate("nobody", PASSWORD)
     with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
-        service.next_items("pets", annotator="mallory")
-    service.disable_user("bob", actor="boss")
-    assert not service.authenticate("bob", PASSWORD)
+        service.labeling.next_items("pets", annotator="mallory")
+    service.team.disable_user("bob", annotator="boss")
+    assert not service.team.authenticate("bob", PASSWORD)
     with pytest.raises(PermissionDenied, match="disabled"):
-        service.next_items("pets", annotator="bob")
+        service.labeling.next_items("pets", annotator="bob")
 
 
 def test_roles_are_checked_in_the_service(team, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service, truth = team
     with pytest.raises(PermissionDenied, match="export"):
-        service.export("pets", fmt="csv", out=tmp_path / "x.csv", actor="ann")
+        service.exporting.export("pets", fmt="csv", out=tmp_path / "x.csv", annotator="ann")
     with pytest.raises(PermissionDenied, match="manage users"):
-        service.add_user("eve", role="admin", password=PASSWORD, actor="ann")
+        service.team.add_user("eve", role="admin", password=PASSWORD, annotator="ann")
     image_id = next(iter(truth))
     with pytest.raises(PermissionDenied, match="review"):
-        service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="ann")
+        service.team.resolve("pets", image_id=image_id, label=truth[image_id], annotator="ann")
     with pytest.raises(PermissionDenied, match="manage projects"):
-        service.set_overlap("pets", share=0.5, actor="rita")
-    service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="rita")
-    assert service.export("pets", fmt="csv", out=tmp_path / "x.csv", actor="boss")["counts"]["images"] == 497
+        service.team.set_overlap("pets", share=0.5, annotator="rita")
+    service.team.resolve("pets", image_id=image_id, label=truth[image_id], annotator="rita")
+    assert service.exporting.export("pets", fmt="csv", out=tmp_path / "x.csv", annotator="boss")["counts"]["images"] == 497
 
 
 def test_two_annotators_never_get_the_same_item(team) -> None:  # type: ignore[no-untyped-def]
     service, truth = team
-    a = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=10)]
-    b = [i["image_id"] for i in service.next_items("pets", annotator="bob", n=10)]
+    a = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=10)]
+    b = [i.image_id for i in service.labeling.next_items("pets", annotator="bob", n=10)]
     assert len(set(a)) == 10 and not set(a) & set(b)
     with pytest.raises(Conflict, match="assigned to someone else"):
-        service.decide("pets", image_id=a[0], action="correct", label=truth[a[0]], annotator="bob")
-    service.decide("pets", image_id=a[1], action="skip", annotator="ann")  # skip gives it back
-    service.decide("pets", image_id=a[1], action="correct", label=truth[a[1]], annotator="bob")
-    assert service.release_leases("ann", "pets") == 9
-    assert a[0] in [i["image_id"] for i in service.next_items("pets", annotator="bob", n=80)]
+        service.labeling.decide("pets", image_id=a[0], action="correct", label=truth[a[0]], annotator="bob")
+    service.labeling.decide("pets", image_id=a[1], action="skip", annotator="ann")  # skip gives it back
+    service.labeling.decide("pets", image_id=a[1], action="correct", label=truth[a[1]], annotator="bob")
+    assert service.team.release_leases("ann", "pets") == 9
+    assert a[0] in [i.image_id for i in service.labeling.next_items("pets", annotator="bob", n=80)]
 
 
 def test_overlap_agreement_conflicts_and_review(team) -> None:  # type: ignore[no-untyped-def]
     service, truth = team
-    service.set_overlap("pets", share=1.0, annotators=2, actor="boss")
+    service.team.set_overlap("pets", share=1.0, annotators=2, annotator="boss")
     names = sorted(set(truth.values()))
-    first = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=6)]
+    first = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=6)]
     for image_id in first:
-        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
-    second = [i["image_id"] for i in service.next_items("pets", annotator="bob", n=6)]
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    second = [i.image_id for i in service.labeling.next_items("pets", annotator="bob", n=6)]
     assert second == sorted(first)  # the overlap items come first, blind second opinions
     for k, image_id in enumerate(second):
         label = truth[image_id] if k < 4 else next(n for n in names if n != truth[image_id])
-        service.decide("pets", image_id=image_id, action="correct", label=label, annotator="bob")
-    report = service.agreement("pets", actor="rita")
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=label, annotator="bob")
+    report = service.team.agreement("pets", annotator="rita")
     assert report["overlap_items"] == 6 and report["pairs"][0]["items"] == 6
     assert report["annotators"]["ann"]["items"] == 6
     assert 0.5 < report["pairs"][0]["cohen_kappa"] < 0.8
-    conflicts = service.review_queue("pets", actor="rita")["conflicts"]
+    conflicts = service.team.review_queue("pets", annotator="rita")["conflicts"]
     assert len(conflicts) == 2 and {v["annotator"] for v in conflicts[0]["votes"]} == {"ann", "bob"}
-    image_id = conflicts[0]["image_id"]
-    service.resolve("pets", image_id=image_id, label=truth[image_id], reviewer="rita")
-    assert len(service.review_queue("pets", actor="rita")["conflicts"]) == 1
+    image_id = conflicts[0].image_id
+    service.team.resolve("pets", image_id=image_id, label=truth[image_id], annotator="rita")
+    assert len(service.team.review_queue("pets", annotator="rita")["conflicts"]) == 1
     import csv
 
     exported = Path(service.settings.db).parent / "team.csv"
-    service.export("pets", fmt="csv", out=exported, actor="boss")
+    service.exporting.export("pets", fmt="csv", out=exported, annotator="boss")
     rows = {int(r["image_id"]): r for r in csv.DictReader(exported.open())}
     assert rows[image_id]["agreement"] == "reviewer"
     assert sorted(rows[i]["agreement"] for i in first) == ["conflict"] + ["majority"] * 4 + ["reviewer"]
-    history = service.history("pets", user="rita", actor="boss")
+    history = service.team.history("pets", by="rita", annotator="boss")
     assert [h["action"] for h in history] == ["review"] and history[0]["after"] == truth[image_id]
-    assert all(h["annotator"] == "bob" for h in service.history("pets", user="bob", action="correct", actor="ann"))
+    assert all(h["annotator"] == "bob" for h in service.team.history("pets", by="bob", action="correct", annotator="ann"))
 
 
 def test_cli_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -117,7 +117,7 @@ def test_cli_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], m
     assert main(["user", "list", "--db", db]) == 0
     assert "zoe\treviewer\tdisabled" in capsys.readouterr().out
     service = Service(Settings(db=db))
-    assert not service.authenticate("zoe", "s3cret-password")
+    assert not service.team.authenticate("zoe", "s3cret-password")
     service.close()
 
 
@@ -129,11 +129,11 @@ def test_cli_team_commands(team, capsys: pytest.CaptureFixture[str]) -> None:  #
     service, truth = team
     db = service.settings.db
     assert main(["overlap", "--db", db, "--project", "pets", "--share", "1", "--annotators", "2"]) == 0
-    items = [i["image_id"] for i in service.next_items("pets", annotator="ann", n=2)]
+    items = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=2)]
     for image_id in items:
-        service.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
         other = next(n for n in sorted(set(truth.values())) if n != truth[image_id])
-        service.decide("pets", image_id=image_id, action="correct", label=other, annotator="bob")
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=other, annotator="bob")
     capsys.readouterr()
     assert main(["agreement", "--db", db, "--project", "pets"]) == 0
     assert json.loads(capsys.readouterr().out)["overlap_items"] == 2

@@ -39,7 +39,7 @@ def asset(name: str) -> str:
 
 def ui_restore(service: Service, saved: str | None) -> Any:
     """On page load: the project list, and the project this browser had open (else the first)."""
-    names = service.project_names()
+    names = service.projects.names()
     if not names:  # nothing to restore; an answer arriving late must not blank a project created meanwhile
         return gr.skip()
     return gr.update(choices=names, value=saved if saved in names else names[0])
@@ -47,7 +47,7 @@ def ui_restore(service: Service, saved: str | None) -> Any:
 
 def ui_jobs(service: Service, project: str | None) -> str:
     """Progress of the background jobs (of this project, and those of no project)."""
-    return render.jobs([j for j in service.jobs() if not project or j["project"] in (project, "")], now=time.time())
+    return render.jobs([j for j in service.jobs.list() if not project or j["project"] in (project, "")], now=time.time())
 
 
 def remember(project: str | None) -> str | None:
@@ -153,15 +153,15 @@ def login_check(service: Service) -> Callable[[str, str], Awaitable[bool]]:
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo: bool = False,
           prevent_thread_lock: bool = False) -> tuple[gr.Blocks, Service]:
     """Make the service, (prepare the demo project,) check the model in the background, launch."""
-    from core.demo import prepare_demo
+    from core.usecases.demo import prepare_demo
 
     service = Service(settings, background_refit=True)
     if demo:
         prepare_demo(service)
-    service.start_model_check()
+    service.jobs.start_model_check()
     app = build_app(service)
     app.queue(default_concurrency_limit=4)
-    auth = login_check(service) if service.team_mode() else None  # Gradio awaits an async callable
+    auth = login_check(service) if service.team.team_mode() else None  # Gradio awaits an async callable
     app.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, show_error=True,
                footer_links=["api", "gradio"], auth=auth,  # type: ignore[arg-type]
                auth_message="clipmark: log in with the name and password your admin gave you")

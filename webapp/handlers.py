@@ -10,7 +10,7 @@ from typing import Any
 
 import gradio as gr
 
-from core.classes import validate_classes
+from core.usecases.projects.classes import validate_classes
 from core.errors import InvalidInput, PermissionDenied
 from core.service import Service
 from core.store.repo import ClassSpec
@@ -26,7 +26,7 @@ def user_of(service: Service, request: gr.Request | None) -> str:
     name = acting_user(request, default="")
     if name:
         return name
-    if service.team_mode():
+    if service.team.team_mode():
         raise PermissionDenied("log in first: this server was started before team mode was switched on "
                                "(a user got a password); restart it to require logins")
     return service.settings.user
@@ -84,54 +84,54 @@ def api_result(value: Any) -> Any:
 
 def list_projects(service: Service) -> list[str]:
     """Names of all projects."""
-    return service.project_names()
+    return service.projects.names()
 
 
 def create_project(service: Service, name: str, classes: str, request: gr.Request | None = None) -> dict[str, Any]:
     """A new project; `classes` is comma- or newline-separated class names."""
     specs = validate_classes([ClassSpec(n) for n in _names(classes, field="classes")], source="classes")
-    return service.create_project(name, classes=specs, actor=user_of(service, request))
+    return service.projects.create(name, classes=specs, annotator=user_of(service, request))
 
 
 def project_info(service: Service, project: str) -> dict[str, Any]:
     """The project's classes (description, prompts, labels) and its model."""
-    return service.project_info(project)
+    return service.projects.info(project)
 
 
 def add_class(service: Service, project: str, name: str, description: str = "", prompts: str = "",
               request: gr.Request | None = None) -> dict[str, Any]:
     """Add a class; `prompts` one per line (empty: the prompt templates)."""
-    return service.add_class(project, name, description=description, prompts=_lines(prompts),
+    return service.projects.add_class(project, name, description=description, prompts=_lines(prompts),
                              annotator=user_of(service, request))
 
 
 def rename_class(service: Service, project: str, label: str, new_name: str,
                  request: gr.Request | None = None) -> dict[str, Any]:
     """Rename a class; its labels keep pointing at it."""
-    return service.rename_class(project, label, new_name, annotator=user_of(service, request))
+    return service.projects.rename_class(project, label, new_name, annotator=user_of(service, request))
 
 
 def describe_class(service: Service, project: str, label: str, description: str = "",
                    prompts: str = "", request: gr.Request | None = None) -> dict[str, Any]:
     """Set a class's description and custom prompts (one per line; empty: the templates)."""
-    return service.describe_class(project, label, description=description, prompts=_lines(prompts),
+    return service.projects.describe_class(project, label, description=description, prompts=_lines(prompts),
                                   annotator=user_of(service, request))
 
 
 def class_usage(service: Service, project: str, label: str) -> dict[str, Any]:
     """How many images carry the class, and how many events and predictions mention it."""
-    return service.class_usage(project, label)
+    return service.projects.class_usage(project, label)
 
 
 def merge_classes(service: Service, project: str, source: str, target: str,
                   request: gr.Request | None = None) -> dict[str, Any]:
     """Move every image labeled `source` to `target`, then retire `source`."""
-    return service.merge_classes(project, source, target, annotator=user_of(service, request))
+    return service.projects.merge_classes(project, source, target, annotator=user_of(service, request))
 
 
 def delete_class(service: Service, project: str, label: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Unlabel the images carrying `label`, then retire it (archived if history mentions it)."""
-    return service.delete_class(project, label, annotator=user_of(service, request))
+    return service.projects.delete_class(project, label, annotator=user_of(service, request))
 
 
 # -- import, model, jobs -----------------------------------------------------------------------
@@ -148,7 +148,7 @@ def import_files(service: Service, project: str, files: list[gr.FileData], label
                  embed: bool = True, request: gr.Request | None = None) -> dict[str, Any]:
     """Import uploaded images and zip files in the background; returns the job."""
     paths = [_file_path(f) for f in files or []]
-    return service.start_import(project, paths, labels_from=labels_from or None, embed=embed, uploaded=True,
+    return service.jobs.start_import(project, paths, labels_from=labels_from or None, embed=embed, uploaded=True,
                                 annotator=user_of(service, request))
 
 
@@ -157,35 +157,35 @@ def import_folder(service: Service, project: str, folder: str, labels_from: str 
     """Import a folder (recursive) or zip file on the server in the background; returns the job."""
     if not (folder or "").strip():
         raise InvalidInput("folder: give a folder or zip file path on the server")
-    return service.start_import(project, [folder.strip()], labels_from=labels_from or None, embed=embed,
+    return service.jobs.start_import(project, [folder.strip()], labels_from=labels_from or None, embed=embed,
                                 annotator=user_of(service, request))
 
 
 def embed(service: Service, project: str, arch: str = "", pretrained: str = "",
           request: gr.Request | None = None) -> dict[str, Any]:
     """Embed and predict in the background, with this model (empty: the project's model)."""
-    return service.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None,
+    return service.jobs.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None,
                                annotator=user_of(service, request))
 
 
 def predict(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Store fresh pseudo-labels from the current classifier, in the background."""
-    return service.start_predict(project, annotator=user_of(service, request))
+    return service.jobs.start_predict(project, annotator=user_of(service, request))
 
 
 def jobs(service: Service, project: str = "") -> list[dict[str, Any]]:
     """Background jobs, newest first (of one project when given)."""
-    return service.jobs(project or None)
+    return service.jobs.list(project or None)
 
 
 def job(service: Service, job_id: str) -> dict[str, Any]:
     """One background job: status, stage, progress, result or error."""
-    return service.job(job_id)
+    return service.jobs.get(job_id)
 
 
 def model_status(service: Service, project: str = "") -> dict[str, Any]:
     """Load the project's model (or the configured one): ok, or why not and how to fix it."""
-    problem = service.model_problem(project or None)
+    problem = service.jobs.model_problem(project or None)
     return {"ok": problem is None, "error": problem}
 
 
@@ -194,8 +194,8 @@ def model_status(service: Service, project: str = "") -> dict[str, Any]:
 
 def next_item(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """The next image to label with its top-k and why it was queued (item None when done)."""
-    items = service.next_items(project, annotator=user_of(service, request), n=1, k=TOP_K)
-    return {"item": items[0] if items else None, "progress": service.progress(project)}
+    items = service.labeling.next_items(project, annotator=user_of(service, request), n=1, k=TOP_K)
+    return {"item": items[0] if items else None, "progress": service.labeling.progress(project)}
 
 
 def decide(service: Service, project: str, image_id: int, action: str, label: str = "",
@@ -204,13 +204,13 @@ def decide(service: Service, project: str, image_id: int, action: str, label: st
     if action not in ACTIONS:
         raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(ACTIONS)})")
     user = user_of(service, request)
-    result = service.decide(project, image_id=int(image_id), action=action, label=label or None, annotator=user)
+    result = service.labeling.decide(project, image_id=int(image_id), action=action, label=label or None, annotator=user)
     return {"decision": result, **next_item(service, project, request)}
 
 
 def undo(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Undo your latest decision in the project."""
-    return service.undo(project, annotator=user_of(service, request))
+    return service.labeling.undo(project, annotator=user_of(service, request))
 
 
 def label_many(service: Service, project: str, image_ids: list[int], action: str, label: str = "",
@@ -220,7 +220,7 @@ def label_many(service: Service, project: str, image_ids: list[int], action: str
         raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(ACTIONS)})")
     if not image_ids:
         raise InvalidInput("image_ids: select at least one image")
-    return service.decide_many(project, image_ids=[int(i) for i in image_ids], action=action, label=label or None,
+    return service.labeling.decide_many(project, image_ids=[int(i) for i in image_ids], action=action, label=label or None,
                                annotator=user_of(service, request))
 
 
@@ -229,19 +229,19 @@ def label_many(service: Service, project: str, image_ids: list[int], action: str
 
 def grid_page(service: Service, project: str, label: str, page: int = 0, page_size: int = 48) -> dict[str, Any]:
     """Unlabeled images predicted as `label`, most confident first, near-duplicates grouped."""
-    return service.grid(project, label, page=int(page), page_size=int(page_size))
+    return service.browse.grid(project, label, page=int(page), page_size=int(page_size))
 
 
 def search(service: Service, project: str, text: str, limit: int = 48, unlabeled_only: bool = False) -> dict[str, Any]:
     """Images whose embeddings best match `text` (CLIP text-to-image similarity)."""
-    return service.search(project, text, limit=int(limit), unlabeled_only=unlabeled_only)
+    return service.browse.search(project, text, limit=int(limit), unlabeled_only=unlabeled_only)
 
 
 def suspects(service: Service, project: str, limit: int = 50) -> dict[str, Any]:
     """Human labels the model contradicts, and near-duplicates labeled differently."""
-    return service.suspects(project, limit=int(limit))
+    return service.labeling.suspects(project, limit=int(limit))
 
 
 def dashboard(service: Service, project: str) -> dict[str, Any]:
     """Counts per class and source, progress, estimated accuracy, efficiency curve, throughput."""
-    return jsonable(service.dashboard(project))
+    return jsonable(service.browse.dashboard(project))

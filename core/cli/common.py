@@ -5,6 +5,7 @@ and the table a group declares its commands in. A group module lists `COMMANDS` 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -102,7 +103,9 @@ def open_service(args: argparse.Namespace, settings: Settings) -> Service:
 
 
 def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, default=str))
+    """A use case's answer as JSON (its dataclasses as objects)."""
+    plain = dataclasses.asdict(data) if dataclasses.is_dataclass(data) and not isinstance(data, type) else data
+    print(json.dumps(plain, indent=2, default=str))
 
 
 def print_problems(title: str, problems: Sequence[dict[str, str]]) -> None:

@@ -32,7 +32,7 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    report = open_service(args, settings).export(
+    report = open_service(args, settings).exporting.export(
         args.project, fmt=args.format, out=args.out, include=args.include, min_confidence=args.min_confidence,
         status=args.status, link=args.link, split=args.split, seed=args.seed, overwrite=args.overwrite,
         leak_threshold=None if args.no_leak_check else args.leak_threshold, masks=args.masks, progress=True)
@@ -52,9 +52,9 @@ def _import_labels_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_import_labels(args: argparse.Namespace, settings: Settings) -> int:
-    report = open_service(args, settings).import_labels(
+    report = open_service(args, settings).importing.labels(
         args.project, args.source, fmt=args.format, include=args.include, add_classes=args.add_classes,
-        replace=args.replace, user=args.user)
+        replace=args.replace, annotator=args.user)
     print_problems("label", report["problems"])
     for name, count in report["unknown_classes"].items():
         print(f"  unknown class '{name}' ({count} rows): not imported; --add-classes adds it", file=sys.stderr)

@@ -16,10 +16,10 @@ def _next_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_next(args: argparse.Namespace, settings: Settings) -> int:
-    for item in open_service(args, settings).next_items(args.project, annotator=args.user, n=args.n, k=args.k):
-        top = ", ".join(f"{t['label']} {t['confidence']:.2f}" for t in item["top"])
-        print(f"{item['image_id']}\t{item['path']}\t{top}\t[{item['reason']['strategy']} "
-              f"{item['reason']['score']:.3f}]")
+    for item in open_service(args, settings).labeling.next_items(args.project, annotator=args.user, n=args.n, k=args.k):
+        top = ", ".join(f"{t.label} {t.confidence:.2f}" for t in item.top)
+        reason = item.reason or Reason("", 0.0)
+        print(f"{item.image_id}\t{item.path}\t{top}\t[{reason.strategy} {reason.score:.3f}]")
     return 0
 
 
@@ -32,8 +32,8 @@ def _label_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_label(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).decide(args.project, image_id=args.image_id, action=args.action,
-                                                   label=args.label, annotator=args.user))
+    print_json(open_service(args, settings).labeling.decide(args.project, image_id=args.image_id, action=args.action,
+                                                   label=args.label, annotator=args.user).decision)
     return 0
 
 
@@ -43,7 +43,7 @@ def _undo_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_undo(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).undo(args.project, annotator=args.user))
+    print_json(open_service(args, settings).labeling.undo(args.project, annotator=args.user))
     return 0
 
 
@@ -53,7 +53,7 @@ def _suspects_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_suspects(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).suspects(args.project, limit=args.limit))
+    print_json(open_service(args, settings).labeling.suspects(args.project, limit=args.limit))
     return 0
 
 

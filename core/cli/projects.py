@@ -25,10 +25,10 @@ def _init_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from core.classes import load_labels_file, parse_label_list  # lazy: the store's tables; --help needs none
+    from core.usecases.projects.classes import load_labels_file, parse_label_list  # lazy: the store's tables; --help needs none
 
     classes = parse_label_list(args.labels) if args.labels else load_labels_file(args.labels_file)
-    print_json(open_service(args, settings).create_project(args.project, classes=classes))
+    print_json(open_service(args, settings).projects.create(args.project, classes=classes))
     return 0
 
 
@@ -39,7 +39,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    summary = open_service(args, settings).import_images(args.project, args.paths,
+    summary = open_service(args, settings).importing.images(args.project, args.paths,
                                                          labels_from=args.labels_from).as_dict()
     print_problems("failed", summary["errors"])  # type: ignore[arg-type]
     print_problems("label", summary["label_problems"])  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_embed(args: argparse.Namespace, settings: Settings) -> int:
-    summary = open_service(args, settings).embed(args.project).as_dict()
+    summary = open_service(args, settings).embedding.embed(args.project).as_dict()
     print_problems("failed", summary["errors"])  # type: ignore[arg-type]
     print(f"model {summary['model_id']}: embedded {summary['computed']}, "
           f"cached {summary['cached']}, failed {summary['failed']}")
@@ -64,7 +64,7 @@ def cmd_embed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    summary = open_service(args, settings).predict(args.project).as_dict()
+    summary = open_service(args, settings).embedding.predict(args.project).as_dict()
     print(f"predicted {summary['images']} images with {summary['model_id']} "
           f"({summary['model_version']}, prompts {summary['prompts_hash']})")
     return 0
@@ -76,7 +76,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
-    status = open_service(args, settings).status(args.project)
+    status = open_service(args, settings).projects.status(args.project)
     if args.json:
         print_json(status)
         return 0

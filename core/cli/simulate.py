@@ -33,7 +33,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         data = load_npz(args.embeddings)
     else:
         from core.models.base import ModelSpec  # lazy, as above
-        from core.simulate_inputs import sim_data_from_manifest
+        from core.usecases.simulate_inputs import sim_data_from_manifest
 
         if not args.root:
             raise InvalidInput("--root: needed with --manifest")

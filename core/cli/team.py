@@ -31,16 +31,16 @@ def _read_password() -> str:
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
     service = open_service(args, settings)
     if args.verb == "list":
-        for user in service.list_users():
+        for user in service.team.list_users():
             state = "disabled" if user["disabled"] else ("active" if user["password"] else "no password")
             print(f"{user['name']}\t{user['role']}\t{state}")
         return 0
     if not args.name:
         raise InvalidInput(f"user {args.verb}: give the user's name")
     if args.verb == "add":
-        print_json(service.add_user(args.name, role=args.role, password=_read_password()))
+        print_json(service.team.add_user(args.name, role=args.role, password=_read_password()))
     else:
-        print_json(service.disable_user(args.name))
+        print_json(service.team.disable_user(args.name))
     return 0
 
 
@@ -51,12 +51,12 @@ def _overlap_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_overlap(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).set_overlap(args.project, share=args.share, annotators=args.annotators))
+    print_json(open_service(args, settings).team.set_overlap(args.project, share=args.share, annotators=args.annotators))
     return 0
 
 
 def cmd_agreement(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).agreement(args.project))
+    print_json(open_service(args, settings).team.agreement(args.project))
     return 0
 
 
@@ -66,7 +66,7 @@ def _review_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).review_queue(args.project, limit=args.limit))
+    print_json(open_service(args, settings).team.review_queue(args.project, limit=args.limit))
     return 0
 
 
@@ -78,8 +78,8 @@ def _resolve_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).resolve(args.project, image_id=args.image_id, label=args.label,
-                                                    reviewer=args.user))
+    print_json(open_service(args, settings).team.resolve(args.project, image_id=args.image_id, label=args.label,
+                                                    annotator=args.user))
     return 0
 
 
@@ -93,7 +93,7 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
-    for e in open_service(args, settings).history(args.project, user=args.user, action=args.action,
+    for e in open_service(args, settings).team.history(args.project, by=args.user, action=args.action,
                                                   image_id=args.image_id, limit=args.limit):
         print(f"{e['event_id']}\t{e['at']}\t{e['annotator'] or ''}\t{e['action']}\t{e['image_id']}\t"
               f"{e['before'] or ''} -> {e['after'] or ''}")

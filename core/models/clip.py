@@ -31,7 +31,7 @@ from core.models.base import (
     local_checkpoint_help,
     read_config_json,
 )
-from core.models.tiny import TINY_NAME, register_model_config, register_tiny_config
+from core.models.tiny import CHECKPOINT_FORMATS, TINY_NAME, register_model_config, register_tiny_config, tiny_spec
 
 if TYPE_CHECKING:
     import torch
@@ -374,3 +374,22 @@ def _embed_batches(
             embeddings = empty if pixels is None else model.encode_images(pixels)
             bar.update(len(positions) + len(errors))
             yield EmbeddedBatch(positions=positions, embeddings=embeddings, errors=errors)
+
+
+def save_tiny_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
+    """Write the random weights of `tiny_spec(seed)` as a `.pt` or `.safetensors` state dict."""
+    target = Path(path)
+    if target.suffix not in CHECKPOINT_FORMATS:
+        raise InvalidInput(f"path: checkpoint {target} must end with one of {', '.join(CHECKPOINT_FORMATS)}")
+    model = load_image_text_model(tiny_spec(seed), device="cpu")
+    state = {k: v.detach().contiguous().clone() for k, v in model.module.state_dict().items()}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        save_file(state, str(target))
+    else:
+        import torch
+
+        torch.save(state, target)
+    return target

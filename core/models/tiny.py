@@ -55,24 +55,3 @@ def register_tiny_config(name: str = TINY_NAME) -> str:
 def tiny_spec(seed: int = 0) -> ModelSpec:
     """The tiny model with random weights drawn under `seed`."""
     return ModelSpec(arch=TINY_NAME, pretrained=None, seed=seed)
-
-
-def save_tiny_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
-    """Write the random weights of `tiny_spec(seed)` as a `.pt` or `.safetensors` state dict."""
-    from core.models.clip import load_image_text_model
-
-    target = Path(path)
-    if target.suffix not in CHECKPOINT_FORMATS:
-        raise InvalidInput(f"path: checkpoint {target} must end with one of {', '.join(CHECKPOINT_FORMATS)}")
-    model = load_image_text_model(tiny_spec(seed), device="cpu")
-    state = {k: v.detach().contiguous().clone() for k, v in model.module.state_dict().items()}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.suffix == ".safetensors":
-        from safetensors.torch import save_file
-
-        save_file(state, str(target))
-    else:
-        import torch
-
-        torch.save(state, target)
-    return target

@@ -77,6 +77,19 @@ def classes_of(session: Session, *, project_id: int, include_archived: bool = Fa
     return list(session.scalars(query.order_by(LabelClass.position, LabelClass.id)))
 
 
+def class_names(session: Session, *, project_id: int, include_archived: bool = True) -> dict[int, str]:
+    """Class id -> name (archived classes too by default: old decisions still name them)."""
+    query = select(LabelClass.id, LabelClass.name).where(LabelClass.project_id == project_id)
+    if not include_archived:
+        query = query.where(LabelClass.archived.is_(False))
+    return {class_id: name for class_id, name in session.execute(query)}
+
+
+def class_ids_by_name(session: Session, *, project_id: int) -> dict[str, int]:
+    """Name -> id of the project's live (not archived) classes."""
+    return {c.name: c.id for c in classes_of(session, project_id=project_id)}
+
+
 # -- users -------------------------------------------------------------------------------------
 
 
@@ -294,7 +307,11 @@ def append_event(session: Session, **fields: object) -> Event:
 
 def set_current_label(session: Session, *, event: Event) -> None:
     """Make the current label of event.image_id follow the event (label_after None clears it)."""
-    row = session.get(CurrentLabel, event.image_id)
+    write_current_label(session, event=event, row=session.get(CurrentLabel, event.image_id))
+
+
+def write_current_label(session: Session, *, event: Event, row: CurrentLabel | None) -> None:
+    """set_current_label when the caller has already read the image's current label `row`."""
     if event.label_after_id is None:
         if row is not None:
             session.delete(row)

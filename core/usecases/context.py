@@ -7,15 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from sqlalchemy import select, true
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import auth
 from core.config import Settings
 from core.errors import NotFound, PermissionDenied
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker, read_only
 from core.store.migrate import upgrade
 from core.store.schema import Project, User
+from core.usecases.team import auth
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,24 @@ class Context:
         SQLite write lock."""
         factory = self.sessions if write else self.read_sessions
         with factory.begin() as session:
+            found = None if project is None else self._both(session, project, annotator)
+            if found is not None and (annotator is None or self._may(found[0], permission)):
+                yield Action(session=session, project=found[1], annotator=found[0])
+                return
             user = self.annotator(session, annotator, permission)
             row = None if project is None else self.project(session, project)
             yield Action(session=session, project=row, annotator=user)
+
+    def _both(self, session: Session, project: str, annotator: str | None) -> tuple[User, Project] | None:
+        """The annotator and the project in one query (the common case); None when either is missing."""
+        name = self.settings.user if annotator is None else annotator
+        row = session.execute(select(User, Project).join(Project, true())
+                              .where(User.name == name, Project.name == project)).first()
+        return None if row is None else (row[0], row[1])
+
+    @staticmethod
+    def _may(user: User, permission: str) -> bool:
+        return not user.disabled and auth.allowed(user.role, permission)
 
     def project(self, session: Session, name: str) -> Project:
         row = repo.project_by_name(session, name=name)

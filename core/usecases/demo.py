@@ -5,14 +5,13 @@ model. If that model cannot be loaded, the images are still imported and can be 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypedDict
 
 import numpy as np
 
 from core.store.repo import ClassSpec
-
-if TYPE_CHECKING:
-    from core.service import Service
+from core.usecases.jobs.usecase import Jobs
+from core.usecases.projects import Projects
 
 DEMO_PROJECT = "demo"
 # skimage.data loader -> file name; every one of these is bundled with scikit-image.
@@ -58,16 +57,20 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
     return array
 
 
-def prepare_demo(service: Service, *, project: str = DEMO_PROJECT) -> dict[str, Any]:
-    """Create the demo project (once) and start its import + embedding + prediction job.
+class DemoResult(TypedDict):
+    project: str
+    created: bool
+    job: dict[str, Any] | None
 
-    Returns {"project", "created", "job"}; `job` is None when there is nothing left to do."""
-    created = project not in service.project_names()
+
+def prepare_demo(projects: Projects, jobs: Jobs, *, media_dir: Path, project: str = DEMO_PROJECT) -> DemoResult:
+    """Create the demo project (once) and start its import + embedding + prediction job; `job` is
+    None when there is nothing left to do."""
+    created = project not in projects.names()
     if created:
-        service.create_project(project, classes=DEMO_CLASSES)
-    status = service.status(project)
+        projects.create(project, classes=DEMO_CLASSES)
+    status = projects.status(project)
     if status["images"] and status["latest_prediction"] is not None:
         return {"project": project, "created": created, "job": None}
-    folder = service.settings.resolved_media_dir() / "demo-images"
-    job = service.start_import(project, write_demo_images(folder), embed=True)
+    job = jobs.start_import(project, write_demo_images(media_dir / "demo-images"), embed=True)
     return {"project": project, "created": created, "job": job}

@@ -35,7 +35,7 @@ def embed_project(
 ) -> EmbedSummary:
     """Embed every image of the project that has no cached embedding for this model. Each batch is
     committed as it arrives, so an interrupted run resumes where it stopped."""
-    from core.models.clip import embed_images
+    from core.models.clip import embed_images  # lazy: importing it imports torch
 
     with sessions.begin() as session:
         missing = repo.images_missing_embedding(session, project_id=project_id, model_id=model.model_id)
@@ -91,3 +91,4 @@ class PredictSummary:
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
+

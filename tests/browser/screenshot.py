@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.demo import prepare_demo
+from core.usecases.demo import prepare_demo
 from core.service import Service
 from tests.browser.test_labeling import ARGS, CHROMIUM
 from tests.webapp.conftest import launch, tiny_settings
@@ -26,11 +26,11 @@ def main(out: str) -> None:
 
     with tempfile.TemporaryDirectory(prefix="clipmark-shot-") as folder:
         service = Service(tiny_settings(Path(folder), user="annotator"))
-        service.wait_job(prepare_demo(service)["job"]["job_id"], timeout=300)
-        for item in service.next_items("demo", n=100):
+        service.jobs.wait(prepare_demo(service)["job"]["job_id"], timeout=300)
+        for item in service.labeling.next_items("demo", n=100):
             name = Path(item["path"]).name
             if name in LABELED:
-                service.decide("demo", image_id=item["image_id"], action="correct", label=LABELED[name])
+                service.labeling.decide("demo", image_id=item.image_id, action="correct", label=LABELED[name])
         app = build_app(service)
         url = launch(app)
         with sync_playwright() as p:

@@ -30,8 +30,8 @@ def team_page(tmp_path: Path) -> Iterator[tuple[object, Service]]:
     service = Service(tiny_settings(tmp_path))
     emb, _, centres = clustered(20, 2, seed=5)
     project_from_vectors(service, "pets", embeddings=emb, class_names=["cat", "dog"], head=centres)
-    service.add_user("boss", role="admin", password="boss-secret-1")
-    service.add_user("ann", role="annotator", password="ann-secret-1")
+    service.team.add_user("boss", role="admin", password="boss-secret-1")
+    service.team.add_user("ann", role="annotator", password="ann-secret-1")
     app = build_app(service)
     _, url, _ = app.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(), quiet=True,
                            auth=login_check(service))
@@ -47,7 +47,7 @@ def team_page(tmp_path: Path) -> Iterator[tuple[object, Service]]:
 
 
 def live_leases(service: Service, name: str) -> int:
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         user_id = session.scalar(select(User.id).where(User.name == name))
         return len(session.scalars(select(Lease.image_id).where(Lease.user_id == user_id,
                                                                 Lease.done.is_(False))).all())

@@ -14,8 +14,8 @@ import pytest
 
 from core.errors import InvalidInput, ModelLoadError
 from core.models.base import ModelSpec
-from core.models.clip import embed_images, load_image_text_model, select_device
-from core.models.tiny import TINY_NAME, save_tiny_checkpoint, tiny_model_config, tiny_spec
+from core.models.clip import embed_images, load_image_text_model, save_tiny_checkpoint, select_device
+from core.models.tiny import TINY_NAME, tiny_model_config, tiny_spec
 
 REPO = Path(__file__).resolve().parents[2]
 TEXTS = ["a photo of a cat.", "a photo of a dog.", "a truck"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.leases import claim, complete, overlap_slots, release, release_all, renew_all
+from core.usecases.team.leases import claim, complete, overlap_slots, release, release_all, renew_all
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker
 from core.store.migrate import upgrade

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from core import browse, dashboard
 from core.errors import Conflict, ImageError, InvalidInput, NotFound
-from core.jobs import JobRunner
+from core.usecases.jobs.runner import JobRunner
 from core.service import Service
 from core.store.schema import Event, LabelClass
-from core.thumbs import ThumbnailCache
+from core.usecases.browse.thumbs import ThumbnailCache
 from tests.helpers import project_from_vectors
 from tests.webapp.conftest import tiny_settings, write_images
 
@@ -112,14 +112,14 @@ def test_accuracy_compares_each_label_with_the_run_before_it(service: Service) -
     emb, truth, centres = clustered(60, 3, seed=2)
     ids = project_from_vectors(service, "acc", embeddings=emb, class_names=["a", "b", "c"], head=centres)
     names = ["a", "b", "c"]
-    service.predict("acc")
-    stored = service.state("acc").probs.argmax(axis=1)
+    service.embedding.predict("acc")
+    stored = service.labeling.state("acc").probs.argmax(axis=1)
     for k in range(6):  # three agree with the stored prediction, three do not
         label = names[stored[k]] if k < 3 else names[(stored[k] + 1) % 3]
-        service.decide("acc", image_id=ids[k], action="correct", label=label)
-    service.predict("acc")
-    service.decide("acc", image_id=ids[10], action="correct", label=names[truth[10]])
-    report = service.dashboard("acc")
+        service.labeling.decide("acc", image_id=ids[k], action="correct", label=label)
+    service.embedding.predict("acc")
+    service.labeling.decide("acc", image_id=ids[10], action="correct", label=names[truth[10]])
+    report = service.browse.dashboard("acc")
     runs = report["accuracy"]["per_run"]
     assert [(r["compared"], r["agree"]) for r in runs][0] == (6, 3)
     assert runs[1]["compared"] == 1 and report["accuracy"]["compared"] == 7
@@ -137,25 +137,25 @@ def test_merge_and_delete_append_history_and_archive(tmp_path: Path) -> None:
     service = Service(tiny_settings(tmp_path, model="ViT-B-32", pretrained=str(tmp_path / "missing.pt")))
     emb, _, centres = clustered(10, 3, seed=3)
     ids = project_from_vectors(service, "cls", embeddings=emb, class_names=["a", "b", "c"], head=centres)
-    service.decide_many("cls", image_ids=ids[:3], action="correct", label="b")
-    with service.sessions.begin() as session:
+    service.labeling.decide_many("cls", image_ids=ids[:3], action="correct", label="b")
+    with service.context.sessions.begin() as session:
         before = session.scalar(select(func.count()).select_from(Event))
-    assert service.class_usage("cls", "b")["labels"] == 3
-    assert service.merge_classes("cls", "b", "c") == {"source": "b", "target": "c", "moved": 3, "archived": True}
-    with service.sessions.begin() as session:
+    assert service.projects.class_usage("cls", "b")["labels"] == 3
+    assert service.projects.merge_classes("cls", "b", "c") == {"source": "b", "target": "c", "moved": 3, "archived": True}
+    with service.context.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == before + 3  # appended, none removed
         archived = session.scalar(select(LabelClass).where(LabelClass.name == "b"))
         assert archived is not None and archived.archived
-    assert {c["label"]: c["labels"] for c in service.project_info("cls")["classes"]} == {"a": 0, "c": 3}
-    assert service.delete_class("cls", "a") == {"label": "a", "unlabeled": 0, "archived": False}
+    assert {c["label"]: c["labels"] for c in service.projects.info("cls")["classes"]} == {"a": 0, "c": 3}
+    assert service.projects.delete_class("cls", "a") == {"label": "a", "unlabeled": 0, "archived": False}
     with pytest.raises(Conflict, match="only class"):
-        service.delete_class("cls", "c")
-    service.add_class("cls", "d")
+        service.projects.delete_class("cls", "c")
+    service.projects.add_class("cls", "d")
     with pytest.raises(Conflict, match="already has a class 'd'"):
-        service.rename_class("cls", "c", "d")
-    assert service.add_class("cls", "b")["restored"] is True
-    assert service.delete_class("cls", "c")["unlabeled"] == 3
-    assert service.progress("cls")["labeled"] == 0
+        service.projects.rename_class("cls", "c", "d")
+    assert service.projects.add_class("cls", "b")["restored"] is True
+    assert service.projects.delete_class("cls", "c")["unlabeled"] == 3
+    assert service.labeling.progress("cls")["labeled"] == 0
     service.close()
 
 

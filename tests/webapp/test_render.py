@@ -52,7 +52,7 @@ def test_label_view_pieces_show_names_as_text() -> None:
 def test_grids_jobs_and_review_escape_too() -> None:
     items = [{"image_id": 1, "path": XSS, "group": 1}, {"image_id": 2, "path": "b.jpg", "group": 1},
              {"image_id": 3, "path": "c.jpg", "group": 3}]
-    tiles = assert_inert(render.tiles(items, url_of=lambda i: None if i["image_id"] == 1 else "u",
+    tiles = assert_inert(render.tiles(items, url_of=lambda i: None if i.image_id == 1 else "u",
                                       caption=lambda i: XSS, empty=""), shows=XSS)
     grouped = [a["class"] for t, a in tiles.tags if t == "div" and "data-id" in a]
     assert grouped == ["cm-tile cm-grouped", "cm-tile cm-grouped", "cm-tile"]

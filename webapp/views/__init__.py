@@ -82,6 +82,6 @@ def tile_url(service: Service, item: dict[str, Any]) -> str | None:
     from webapp.render import file_url
 
     try:
-        return file_url(service.thumbnail(item, size=TILE_SIZE))
+        return file_url(service.browse.thumbnail(item, size=TILE_SIZE))
     except ImageError:
         return None

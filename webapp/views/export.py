@@ -36,7 +36,7 @@ def export(service: Service, project: str, fmt: str = "csv", include: str = "all
     actor = user_of(service, request)
     out = export_target(service, project, fmt)
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = service.export(project, fmt=fmt, out=out, actor=actor, include=include, status=status,
+    report = service.exporting.export(project, fmt=fmt, out=out, annotator=actor, include=include, status=status,
                             min_confidence=float(min_confidence), split=split or None, masks=masks or "rle",
                             on_progress=lambda done, total: progress((done, total), unit="images"))
     if out.is_dir():

@@ -36,8 +36,8 @@ def ui_grid(service: Service, project: str | None, label: str | None, page: floa
 
 def _prefetch_next(service: Service, project: str, label: str, found: dict[str, Any]) -> None:
     if found["page"] + 1 < found["pages"]:
-        following = service.grid(project, label, page=found["page"] + 1, page_size=PAGE_SIZE)["items"]
-        service.prefetch_thumbnails(following, size=256)
+        following = service.browse.grid(project, label, page=found["page"] + 1, page_size=PAGE_SIZE)["items"]
+        service.browse.prefetch_thumbnails(following, size=256)
 
 
 def ui_step(service: Service, project: str | None, label: str | None, page: float | None, step: int) -> GridOutputs:
@@ -71,7 +71,7 @@ def ui_fix_marked(service: Service, project: str | None, label: str | None, page
 
 
 def ui_classes(service: Service, project: str | None) -> tuple[Any, Any]:
-    names = [c["label"] for c in service.project_info(project)["classes"]] if project else []
+    names = [c["label"] for c in service.projects.info(project)["classes"]] if project else []
     return gr.update(choices=names, value=names[0] if names else None), gr.update(choices=names, value=None)
 
 

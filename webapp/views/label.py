@@ -26,21 +26,21 @@ def view(service: Service, project: str, item: dict[str, Any] | None, ahead: lis
     """(card html, side html, image id shown). The shown image's display copy is made now if needed;
     the next ones are made in the background and referenced once ready, so the browser has them."""
     shown = [item] if item else []
-    files = service.image_files([i["image_id"] for i in shown + ahead])
+    files = service.browse.image_files([i["image_id"] for i in shown + ahead])
     url, error = None, None
     if item is not None:
         try:
-            url = render.file_url(service.thumbnail(files[item["image_id"]], size=DISPLAY_SIZE))
+            url = render.file_url(service.browse.thumbnail(files[item["image_id"]], size=DISPLAY_SIZE))
         except ImageError as exc:
             error = exc.reason
-    ready = service.prefetch_thumbnails([files[i["image_id"]] for i in ahead], size=DISPLAY_SIZE)
+    ready = service.browse.prefetch_thumbnails([files[i["image_id"]] for i in ahead], size=DISPLAY_SIZE)
     prefetch = [render.file_url(path) for path in ready if path is not None]
     return (render.card(item, url=url, error=error, prefetch=prefetch),
-            render.side(item, service.progress(project), last=last), item["image_id"] if item else None)
+            render.side(item, service.labeling.progress(project), last=last), item["image_id"] if item else None)
 
 
 def show_next(service: Service, project: str, annotator: str, *, last: str = "") -> Outputs:
-    items = service.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K)
+    items = service.labeling.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K)
     return view(service, project, items[0] if items else None, items[1:], last=last)
 
 
@@ -49,7 +49,7 @@ def ui_show(service: Service, project: str | None,
     """The next item of the queue, and the model banner (why pseudo-labels are missing, if they are)."""
     if not project:
         return render.card(None, url=None, error=None), "", None, ""
-    problem = service.known_model_problem(project)
+    problem = service.jobs.known_model_problem(project)
     note = "Model not loaded, so no pseudo-labels yet; label by hand meanwhile (details: click)." if problem else ""
     return (*show_next(service, project, user_of(service, request)), render.banner(note, details=problem))
 
@@ -60,7 +60,7 @@ def decide_and_next(service: Service, project: str | None, current: int | None, 
     if current is None:
         raise InvalidInput("image: there is no image on screen to decide on; open the Label tab again")
     user = user_of(service, request)
-    result = service.decide(project, image_id=int(current), action=action, label=label or None, annotator=user)
+    result = service.labeling.decide(project, image_id=int(current), action=action, label=label or None, annotator=user)
     shown = "" if action == "skip" else f" {result['label']}"
     return show_next(service, project, user, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
 
@@ -84,9 +84,9 @@ def ui_undo(service: Service, project: str | None, request: gr.Request | None = 
     """Undo the latest decision and show that image again, so it can be decided anew."""
     project = need_project(project)
     user = user_of(service, request)
-    result = service.undo(project, annotator=user)
-    item = {**service.item(project, result["image_id"], k=TOP_K), "reason": {"strategy": "undone", "score": 0.0}}
-    ahead = [i for i in service.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
+    result = service.labeling.undo(project, annotator=user)
+    item = {**service.labeling.item(project, result["image_id"], k=TOP_K), "reason": {"strategy": "undone", "score": 0.0}}
+    ahead = [i for i in service.labeling.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
              if i["image_id"] != item["image_id"]][:PREFETCH]
     return view(service, project, item, ahead, last=f"Undid your {result['action']} of #{result['image_id']}")
 
@@ -94,7 +94,7 @@ def ui_undo(service: Service, project: str | None, request: gr.Request | None = 
 def ui_classes(service: Service, project: str | None) -> str:
     if not project:
         return ""
-    return render.class_picker([c["label"] for c in service.project_info(project)["classes"]])
+    return render.class_picker([c["label"] for c in service.projects.info(project)["classes"]])
 
 
 # The Label view's events run one at a time per browser session, in the order the page sent them

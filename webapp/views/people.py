@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from core.auth import ROLES
+from core.usecases.team.auth import ROLES
 from core.service import Service
 from webapp import render, team
 from webapp.views import Ctx, need_project
@@ -34,7 +34,7 @@ def ui_users(service: Service, request: gr.Request | None = None) -> pd.DataFram
 
 def ui_add_user(service: Service, name: str, role: str, password: str,
                 request: gr.Request | None = None) -> tuple[Any, str, str]:
-    was_team = service.team_mode()
+    was_team = service.team.team_mode()
     added = team.add_user(service, (name or "").strip(), role, password or "", request)
     text = f"Added {added['name']} ({added['role']})."
     if not was_team:

@@ -24,7 +24,7 @@ def job_note(job: dict[str, Any]) -> str:
 
 def ui_create(service: Service, name: str, classes: str, request: gr.Request | None = None) -> tuple[Any, str]:
     created = handlers.create_project(service, name, classes, request)
-    return (gr.update(choices=service.project_names(), value=created["project"]),
+    return (gr.update(choices=service.projects.names(), value=created["project"]),
             note(f"Created {created['project']} with {len(created['classes'])} classes. Import images next."))
 
 
@@ -32,7 +32,7 @@ def ui_project(service: Service, project: str | None) -> tuple[list[list[Any]], 
     """The class table, the two class pickers, and the project's model."""
     if not project:
         return [], gr.update(choices=[], value=None), gr.update(choices=[], value=None), "", ""
-    info = service.project_info(project)
+    info = service.projects.info(project)
     rows = [[c["label"], c["description"] or "", "\n".join(c["prompts"]), c["labels"]] for c in info["classes"]]
     names = [c["label"] for c in info["classes"]]
     return (rows, gr.update(choices=names, value=names[0] if names else None), gr.update(choices=names, value=None),
@@ -43,7 +43,7 @@ def ui_pick_class(service: Service, project: str | None, label: str | None) -> t
     """Fill the edit fields with the chosen class."""
     if not project or not label:
         return "", "", ""
-    for c in service.project_info(project)["classes"]:
+    for c in service.projects.info(project)["classes"]:
         if c["label"] == label:
             return c["label"], c["description"] or "", "\n".join(c["prompts"])
     return "", "", ""

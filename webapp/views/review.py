@@ -23,7 +23,7 @@ def ui_suspects(service: Service, project: str | None, reviewed: list[int],
     report = team.review_queue(service, project, 50, request)
     ids = ({s["image_id"] for s in report["suspects"]} | {c["image_id"] for c in report["conflicts"]}
            | {i for p in report["near_duplicates"] for i in p["image_ids"]})
-    files = service.image_files(sorted(ids))
+    files = service.browse.image_files(sorted(ids))
     urls = {i: tile_url(service, files[i]) for i in ids if i in files}
     return render.suspects(report, url_of=urls.get, hidden=set(reviewed))
 

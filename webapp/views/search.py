@@ -32,7 +32,7 @@ def ui_label_selected(service: Service, project: str | None, text: str, unlabele
 
 
 def ui_classes(service: Service, project: str | None) -> Any:
-    names = [c["label"] for c in service.project_info(project)["classes"]] if project else []
+    names = [c["label"] for c in service.projects.info(project)["classes"]] if project else []
     return gr.update(choices=names, value=None)
 
 

@@ -78,7 +78,7 @@ def run_import(
 ) -> ImportSummary:
     summary = ImportSummary()
     with sessions.begin() as session:
-        class_ids = {c.name: c.id for c in repo.classes_of(session, project_id=request.project_id)}
+        class_ids = repo.class_ids_by_name(session, project_id=request.project_id)
     labeler = _Labeler(request.labels_from, class_ids, summary)
     items = list(iter_candidates(request.paths))
     bar = tqdm(total=len(items), unit="file", desc="import", disable=not progress)

@@ -1,24 +1,20 @@
 """What an interactive client (the web app) needs next to a Service: the background jobs, the
-thumbnail cache, remembered model-loading failures, and uploads staged into the media folder.
-
-One Workspace per Service, made on first use; nothing here is module-level state."""
+thumbnail cache and uploads staged into the media folder. One Workspace per Service; its threads
+start on first use; nothing here is module-level state."""
 
 from __future__ import annotations
 
 import shutil
-import threading
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from core.config import Settings
 from core.errors import InvalidInput
-from core.jobs import JobRunner
-from core.models.base import ModelSpec
-from core.thumbs import ThumbnailCache
+from core.usecases.browse.thumbs import ThumbnailCache
+from core.usecases.jobs.runner import JobRunner
 
 
 @dataclass
@@ -26,9 +22,6 @@ class Workspace:
     media_dir: Path
     jobs: JobRunner
     thumbs: ThumbnailCache
-    model_errors: dict[ModelSpec, str] = field(default_factory=dict)
-    curves: dict[tuple[int, int, int], list[dict[str, Any]]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def create(cls, settings: Settings) -> Workspace:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput, NotFound
-from core.queue import ProjectState
 from core.store import repo
-from core.store.schema import Event, Image, LabelClass
+from core.store.schema import CurrentLabel, Event, Image, LabelClass
+from core.usecases.labeling.queue import ProjectState
 
 LABELING_ACTIONS = ("accept", "correct", "import", "review")
 DECISIONS = ("accept", "correct", "skip")
@@ -35,7 +35,7 @@ def build_state(
         embeddings=embeddings, head=None if head is None else head[0],
         logit_scale=100.0 if head is None else head[1], labels=np.full(len(image_ids), -1, dtype=np.int64),
         unembedded=[i for i in all_ids if i not in embedded], labeled_unembedded=set(), skipped={},
-        strategy_override=strategy,
+        strategy_override=strategy, class_names=repo.class_names(session, project_id=project_id),
     )
     for image_id, current in repo.current_labels(session, project_id=project_id).items():
         state.set_label(image_id, current.label_id)
@@ -80,7 +80,16 @@ def record_decision(
     if action not in DECISIONS:
         raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(DECISIONS)})")
     check_image(session, project_id=project_id, image_id=image_id)
-    current = repo.current_label(session, image_id=image_id)
+    return append_decision(session, project_id=project_id, image_id=image_id, action=action, label_id=label_id,
+                           user_id=user_id, current=repo.current_label(session, image_id=image_id))
+
+
+def append_decision(
+    session: Session, *, project_id: int, image_id: int, action: str, label_id: int | None, user_id: int,
+    current: CurrentLabel | None,
+) -> Event:
+    """The decision's event (and the new current label) for an image already checked, whose current
+    label the caller has read."""
     before = current.label_id if current else None
     after = before if action == "skip" else label_id
     if action != "skip" and after is None:
@@ -88,7 +97,7 @@ def record_decision(
     event = repo.append_event(session, project_id=project_id, image_id=image_id, annotator_id=user_id,
                               action=action, source="human", label_before_id=before, label_after_id=after)
     if action != "skip":
-        repo.set_current_label(session, event=event)
+        repo.write_current_label(session, event=event, row=current)
     return event
 
 

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.errors import NotFound
 from core.labeling.adapt import Classifier, fit_classifier
 from core.labeling.strategies import (
     COLD_START_SAMPLE,
@@ -54,6 +56,7 @@ class ProjectState:
     labeled_unembedded: set[int]
     skipped: dict[int, int]            # image_id -> order of the skip
     strategy_override: str | None = None
+    class_names: dict[int, str] = field(default_factory=dict)   # every class, archived ones too
     head_key: str | None = None
     classifier: Classifier | None = None
     probs: np.ndarray | None = None
@@ -179,6 +182,14 @@ class ProjectState:
             return bool(self.labels[self.position[image_id]] >= 0)
         return image_id in self.labeled_unembedded
 
+    def live_class_id(self, label: str) -> int:
+        """The id of a live class named `label` (NotFound lists the classes)."""
+        for label_id in self.label_ids:
+            if self.class_names.get(label_id) == label:
+                return label_id
+        names = ", ".join(self.class_names[i] for i in self.label_ids if i in self.class_names)
+        raise NotFound(f"label: '{label}' is not a class of this project (classes: {names})")
+
     def top_k(self, image_id: int, k: int) -> list[tuple[int, float]]:
         """(label_id, probability) of the current classifier, best first; [] when not scored."""
         if self.probs is None or image_id not in self.position:
@@ -187,7 +198,7 @@ class ProjectState:
         order = np.argsort(-row, kind="stable")[:k]
         return [(self.label_ids[j], float(row[j])) for j in order]
 
-    def next(self, n: int, *, exclude: set[int] = frozenset()) -> list[Ranked]:  # type: ignore[assignment]
+    def next(self, n: int, *, exclude: AbstractSet[int] = frozenset()) -> list[Ranked]:
         if n + len(exclude) > self.depth:
             self.depth = n + len(exclude)
             self.rerank()
@@ -197,6 +208,6 @@ class ProjectState:
             out = self._open(exclude)
         return out[:n]
 
-    def _open(self, exclude: set[int]) -> list[Ranked]:
+    def _open(self, exclude: AbstractSet[int]) -> list[Ranked]:
         return [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)
                 and (r.image_id not in self.skipped or r.strategy == SKIPPED)]

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from core.queue import ProjectState
+from core.usecases.labeling.queue import ProjectState
 
 log = logging.getLogger(__name__)
 MIN_INTERVAL_S = 1.0

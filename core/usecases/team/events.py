@@ -12,10 +12,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core.labeling.agreement import cohen_kappa, confusion, final_label, fleiss_kappa
-from core.leases import overlap_slots
-from core.queue import Ranked
 from core.store import repo
-from core.store.schema import CurrentLabel, Event, Lease, RegionEvent, User
+from core.store.schema import CurrentLabel, Event, RegionEvent, User
 
 VOTES = ("accept", "correct", "review")
 
@@ -33,21 +31,14 @@ def votes_by_image(
     return out
 
 
-def open_overlap(session: Session, *, project_id: int, user_id: int, share: float, annotators: int) -> list[Ranked]:
-    """Overlap items somebody labeled that still need another person's blind opinion (not this user's
-    own), oldest first: they jump the queue so agreement is measured early."""
-    if share <= 0 or annotators < 2:
-        return []
-    rows = session.execute(select(Lease.image_id, Lease.user_id, Lease.done).where(Lease.project_id == project_id))
-    done: dict[int, int] = defaultdict(int)
-    mine: set[int] = set()
-    for image_id, holder, finished in rows:
-        done[image_id] += int(finished)
-        if holder == user_id:
-            mine.add(image_id)
-    return [Ranked(image_id, 0.0, "overlap: another opinion") for image_id in sorted(done)
-            if done[image_id] and image_id not in mine and done[image_id] < overlap_slots(
-                project_id=project_id, image_id=image_id, share=share, annotators=annotators)]
+OVERLAP_REASON = "overlap: another opinion"
+
+
+def needs_opinion(holders: list[tuple[int, bool]], *, user_id: int, slots: int) -> bool:
+    """An overlap item somebody finished that still needs another person's blind opinion (not this
+    user's own): (holder, done) of each of its leases."""
+    done = sum(finished for _, finished in holders)
+    return 0 < done < slots and all(holder != user_id for holder, _ in holders)
 
 
 def apply_policy(session: Session, *, project_id: int, image_id: int) -> str:
@@ -103,7 +94,7 @@ def conflicts(session: Session, *, project_id: int, limit: int = 200) -> list[di
                                                       CurrentLabel.policy == "conflict").limit(limit)).all()
     votes = votes_by_image(session, project_id=project_id, image_ids=[r.image_id for r in rows])
     names = dict(session.execute(select(User.id, User.name)).all())
-    classes = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    classes = repo.class_names(session, project_id=project_id)
     return [{"image_id": r.image_id, "votes": [{"annotator": names.get(u), "label": classes.get(e.label_after_id),
                                                "at": e.created_at.isoformat()} for u, e in votes[r.image_id].items()]}
             for r in rows]
@@ -119,7 +110,7 @@ def history(
 ) -> list[dict[str, Any]]:
     """Image decisions and region actions together, newest first (region event ids are 'r<id>')."""
     names = dict(session.execute(select(User.id, User.name)).all())
-    classes = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
+    classes = repo.class_names(session, project_id=project_id)
     regional = {v: k for k, v in REGION_HISTORY.items()}
     found: list[tuple[Any, dict[str, Any]]] = []
     if action is None or action not in regional:

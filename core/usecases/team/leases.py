@@ -42,7 +42,8 @@ def claim(
         session.flush()
         return mine[0].slot
     for slot in range(slots):
-        if slot not in rows and _insert(session, project_id, image_id, slot, user_id, expires):
+        if slot not in rows and insert(session, project_id=project_id, image_id=image_id, slot=slot,
+                                       user_id=user_id, expires_at=expires):
             return slot
         taken = session.execute(
             update(Lease)
@@ -55,11 +56,13 @@ def claim(
     return None
 
 
-def _insert(session: Session, project_id: int, image_id: int, slot: int, user_id: int, expires: datetime) -> bool:
+def insert(session: Session, *, image_id: int, slot: int, project_id: int, user_id: int, expires_at: datetime,
+           **_: object) -> bool:
+    """One new lease; False when that (image, slot) is taken."""
     try:
         with session.begin_nested():
             session.add(Lease(image_id=image_id, slot=slot, project_id=project_id, user_id=user_id,
-                              expires_at=expires, done=False))
+                              expires_at=expires_at, done=False))
         return True
     except IntegrityError:
         return False
@@ -67,6 +70,14 @@ def _insert(session: Session, project_id: int, image_id: int, slot: int, user_id
 
 def holder_slot(session: Session, *, image_id: int, user_id: int) -> Lease | None:
     return session.scalar(select(Lease).where(Lease.image_id == image_id, Lease.user_id == user_id))
+
+
+def complete_mine(session: Session, *, image_id: int, user_id: int) -> bool:
+    """The user labeled an item they hold (a live or finished slot): it is done for good. False when
+    they hold none (then `complete` claims one first)."""
+    done = session.execute(update(Lease).where(Lease.image_id == image_id, Lease.user_id == user_id)
+                           .values(done=True).execution_options(synchronize_session=False))
+    return bool(done.rowcount)
 
 
 def complete(session: Session, *, project_id: int, image_id: int, user_id: int) -> None:

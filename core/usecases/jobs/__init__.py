@@ -1,0 +1,1 @@
+"""Background jobs (import, embed, predict, model check) and the interactive client's workspace."""

@@ -1,0 +1,1 @@
+"""The labeling loop: live project states (queue, classifier, refit), decisions, undo, suspects."""

@@ -1,0 +1,216 @@
+"""The labeling loop: the next items for an annotator, decisions (each with the items to show next,
+in the same transaction), undo, one item, progress. The live state is updated in memory before the
+commit; when the transaction fails it is forgotten, so the next action rebuilds it from the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from core.errors import Conflict, InvalidInput, NotFound
+from core.store import repo
+from core.store.schema import CurrentLabel, Image
+from core.usecases.context import Action, Context
+from core.usecases.labeling import annotate
+from core.usecases.labeling.claims import Overlap, next_claimed
+from core.usecases.labeling.queue import ProjectState
+from core.usecases.labeling.states import ProjectStates
+from core.usecases.labeling.suspects import find_suspects
+from core.usecases.results import Decided, Decision, Guess, Item, Progress, Reason, Suspects, Undone
+from core.usecases.team import events, leases
+
+
+class Labeling:
+    def __init__(self, context: Context, states: ProjectStates) -> None:
+        self.context = context
+        self.states = states
+
+    @contextmanager
+    def _action(self, project: str, annotator: str | None, *, permission: str = "label",
+                write: bool = True) -> Iterator[tuple[Action, ProjectState]]:
+        """One transaction and the project's live state; the state is forgotten if the action fails."""
+        project_id = None
+        try:
+            with self.context.action(project, annotator=annotator, permission=permission, write=write) as act:
+                project_id = act.project_id
+                yield act, self.states.get(act.session, act.project)  # type: ignore[arg-type]
+        except BaseException:
+            if project_id is not None and write:
+                self.states.forget(project_id)
+            raise
+
+    def next_items(self, project: str, *, annotator: str | None = None, n: int = 1, k: int = 3) -> list[Item]:
+        """The next n items for this annotator, each now leased to them: overlap items that still need
+        another (blind) opinion first, then the queue. Nobody else is handed these items meanwhile."""
+        _check_counts(n, k)
+        with self._action(project, annotator) as (act, state):
+            return self._next(act, state, n=n, k=k)
+
+    def decide(self, project: str, *, image_id: int, action: str, label: str | None = None,
+               annotator: str | None = None, next_n: int = 0, k: int = 3) -> Decided:
+        """Persist one decision, re-rank the queue (and refit: before returning, or right after in the
+        background on the web server) and lease the next `next_n` items, in one transaction. Conflict
+        when the item is someone else's (their lease, or labeled by them outside overlap)."""
+        _check_action(action)
+        if next_n:
+            _check_counts(next_n, k)
+        with self._action(project, annotator) as (act, state):
+            decision = self._decide(act, state, [image_id], action=action, label=label, strict=True)[0]
+            return Decided(decision, tuple(self._next(act, state, n=next_n, k=k)) if next_n else ())
+
+    def decide_many(self, project: str, *, image_ids: Sequence[int], action: str, label: str | None = None,
+                    annotator: str | None = None, strict: bool = False) -> list[Decision]:
+        """The same decision on several images (grid accept-all, search selection): one transaction,
+        then one refit. `accept` without a label takes each proposal. Images that are someone else's
+        are left out (strict: Conflict instead)."""
+        _check_action(action)
+        with self._action(project, annotator) as (act, state):
+            return self._decide(act, state, image_ids, action=action, label=label, strict=strict)
+
+    def undo(self, project: str, *, annotator: str | None = None) -> Undone:
+        with self._action(project, annotator) as (act, state):
+            user_id = act.annotator.id
+            target, undo = annotate.undo_last(act.session, project_id=act.project_id, user_id=user_id)
+            leases.reopen(act.session, project_id=act.project_id, image_id=target.image_id, user_id=user_id)
+            current = repo.current_label(act.session, image_id=target.image_id)
+            restored = current.label_id if current else None
+            with state.lock:
+                state.unskip(target.image_id)
+                state.set_label(target.image_id, restored)
+                self.states.after_change(state)
+            return Undone(event_id=undo.id, undid=target.id, image_id=target.image_id, action=target.action,
+                          label=state.class_names.get(restored) if restored is not None else None)
+
+    def item(self, project: str, image_id: int, *, k: int = 5, annotator: str | None = None) -> Item:
+        """One image as the labeling queue shows it: file, top-k of the live classifier, label now."""
+        with self._action(project, annotator, permission="view", write=False) as (act, state):
+            image = annotate.check_image(act.session, project_id=act.project_id, image_id=image_id)
+            current = repo.current_label(act.session, image_id=image_id)
+            with state.lock:
+                top = _guesses(state, image_id, k)
+            return Item(image_id=image.id, path=image.original_path, file_path=image.file_path, sha256=image.sha256,
+                        top=top, label=state.class_names.get(current.label_id) if current else None)
+
+    def progress(self, project: str, *, annotator: str | None = None) -> Progress:
+        """Counts from the live state (no table scan): labeled, images, embedded, skipped."""
+        with self._action(project, annotator, permission="view", write=False) as (_, state):
+            return progress_of(state)
+
+    def state(self, project: str) -> ProjectState:
+        """The project's live state (for benches and tests that look inside the queue)."""
+        with self._action(project, None, permission="view", write=False) as (_, state):
+            return state
+
+    def suspects(self, project: str, *, limit: int = 100, annotator: str | None = None) -> Suspects:
+        """Human labels the out-of-fold model contradicts, and near-duplicates labeled differently."""
+        with self._action(project, annotator, permission="view", write=False) as (_, state):
+            return find_suspects(state, limit=limit)
+
+    def _next(self, act: Action, state: ProjectState, *, n: int, k: int) -> list[Item]:
+        chosen, files = next_claimed(act.session, state, project_id=act.project_id, user_id=act.annotator.id,
+                                     overlap=Overlap.of(act.project), n=n)  # type: ignore[arg-type]
+        with state.lock:
+            return [Item(image_id=r.image_id, path=files[r.image_id][0], file_path=files[r.image_id][1],
+                         sha256=files[r.image_id][2], top=_guesses(state, r.image_id, k),
+                         reason=Reason(r.strategy, r.score)) for r in chosen]
+
+    def _decide(self, act: Action, state: ProjectState, image_ids: Sequence[int], *, action: str,
+                label: str | None, strict: bool) -> list[Decision]:
+        with state.lock:
+            given = None if label is None else state.live_class_id(label)
+        overlap = Overlap.of(act.project)  # type: ignore[arg-type]
+        done: list[tuple[int, int, int | None]] = []
+        for image_id in image_ids:
+            current = _locked_image(act.session, project_id=act.project_id, image_id=image_id)
+            if not _take(act.session, act.project_id, image_id, act.annotator.id, action, overlap):
+                if strict:
+                    raise Conflict(f"image {image_id} is assigned to someone else (their lease is live, or they "
+                                   "labeled it); your decision was not recorded, take the next item")
+                continue
+            with state.lock:
+                label_id = given if given is not None or action != "accept" else _proposal(state, image_id)
+            event = annotate.append_decision(act.session, project_id=act.project_id, image_id=image_id,
+                                             action=action, label_id=label_id, user_id=act.annotator.id,
+                                             current=current)
+            if action != "skip" and overlap.slots(project_id=act.project_id, image_id=image_id) > 1:
+                events.apply_policy(act.session, project_id=act.project_id, image_id=image_id)
+                now = repo.current_label(act.session, image_id=image_id)
+                label_id = now.label_id if now else label_id
+            done.append((event.id, image_id, label_id))
+        return self._apply(state, done, action, label)
+
+    def _apply(self, state: ProjectState, done: list[tuple[int, int, int | None]], action: str,
+               label: str | None) -> list[Decision]:
+        with state.lock:
+            for event_id, image_id, label_id in done:
+                if action == "skip":
+                    state.skip(image_id, event_id)
+                else:
+                    state.set_label(image_id, label_id)
+            if action == "skip" and not self.states.refits_in_background:
+                state.rerank()
+            else:
+                self.states.after_change(state)
+            version = state.classifier.version if state.classifier else None
+            return [Decision(event_id=e, image_id=i, action=action, update_seconds=state.update_seconds,
+                             label=label if label is not None else state.class_names.get(label_id or -1),
+                             model_version=version) for e, i, label_id in done]
+
+
+def progress_of(state: ProjectState) -> Progress:
+    with state.lock:
+        return Progress(labeled=int((state.labels >= 0).sum()) + len(state.labeled_unembedded),
+                        images=len(state.image_ids) + len(state.unembedded), embedded=len(state.image_ids),
+                        skipped=len(state.skipped), strategy=state.strategy,
+                        model_version=state.classifier.version if state.classifier else None)
+
+
+def _guesses(state: ProjectState, image_id: int, k: int) -> tuple[Guess, ...]:
+    return tuple(Guess(state.class_names.get(label_id), p) for label_id, p in state.top_k(image_id, k))
+
+
+def _check_counts(n: int, k: int) -> None:
+    if n < 1 or k < 1:
+        raise InvalidInput("n and k: must be at least 1")
+
+
+def _check_action(action: str) -> None:
+    if action not in annotate.DECISIONS:
+        raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(annotate.DECISIONS)})")
+
+
+def _locked_image(session: Session, *, project_id: int, image_id: int) -> CurrentLabel | None:
+    """Check the image (row-locked on PostgreSQL) and read its current label, in one query."""
+    row = session.execute(
+        select(Image, CurrentLabel).outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
+        .where(Image.id == image_id).with_for_update(of=Image)).first()
+    if row is None or row[0].project_id != project_id or row[0].status != "ok":
+        raise NotFound(f"image_id: no image {image_id} in this project")
+    return row[1]
+
+
+def _take(session: Session, project_id: int, image_id: int, user_id: int, action: str, overlap: Overlap) -> bool:
+    """Hold the item for this decision: the annotator's own lease (or a fresh claim) is completed on
+    a label and given back on a skip. False when it is someone else's."""
+    if action != "skip" and leases.complete_mine(session, image_id=image_id, user_id=user_id):
+        return True
+    if leases.holder_slot(session, image_id=image_id, user_id=user_id) is None and leases.claim(
+            session, project_id=project_id, image_id=image_id, user_id=user_id,
+            slots=overlap.slots(project_id=project_id, image_id=image_id)) is None:
+        return False
+    if action == "skip":
+        leases.release(session, image_id=image_id, user_id=user_id)
+    else:
+        leases.complete(session, project_id=project_id, image_id=image_id, user_id=user_id)
+    return True
+
+
+def _proposal(state: ProjectState, image_id: int) -> int:
+    top = state.top_k(image_id, 1)
+    if not top:
+        raise InvalidInput(f"accept: image {image_id} has no proposal yet; choose a label")
+    return top[0][0]
+

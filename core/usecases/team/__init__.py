@@ -1,0 +1,1 @@
+"""Team labeling: users and roles, leases, overlap, agreement, review and the history."""
