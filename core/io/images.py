@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import mmap
 import re
 import struct
 import zlib
@@ -20,10 +21,15 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import ImageError, InvalidInput
+from core.io.plausible import check_plausible
+from core.io.sniff import CONVERT, is_heif, refuse, register_heif
 
 DEFAULT_MAX_PIXELS = 100_000_000
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"})
-SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".avif", ".heic", ".heif"}
+)
+# AVIF through Pillow's own plugin (Pillow >= 11.2 wheels); HEIC through pillow-heif when installed.
+SUPPORTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "AVIF", "HEIF"})
 
 _FORMAT_ALIASES = {"MPO": "JPEG"}  # multi-picture JPEG (phones); its first frame is a JPEG
 _ORIENTATION_TAG = 0x0112
@@ -53,6 +59,7 @@ _BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _THUMBNAIL_QUALITY = 85
+HEAD_SNIFF = 4096
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,27 @@ class ImageInfo:
 def inspect_image(data: bytes, *, source: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Validate `data` completely (decoding the first frame) and describe it; raise ImageError."""
     image = _decode(data, source=source, max_pixels=max_pixels)
+    return _describe(image, sha256=hashlib.sha256(data).hexdigest())
+
+
+def inspect_file(path: str | Path, *, source: str, sha256: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """`inspect_image` for a file on disk, mapped rather than read, so its bytes never sit in memory.
+
+    `sha256` is the digest the caller computed while streaming the file in.
+    """
+    try:
+        with open(path, "rb") as handle:
+            if not Path(path).stat().st_size:
+                raise ImageError(source, "empty file (0 bytes)")
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                return _describe(_decode(view, source=source, max_pixels=max_pixels), sha256=sha256)
+    except OSError as exc:
+        raise ImageError(source, f"cannot read file: {exc.strerror or exc}") from exc
+
+
+def _describe(image: Image.Image, *, sha256: str) -> ImageInfo:
     width, height = _oriented_size(image)
-    return ImageInfo(
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=width,
-        height=height,
-        format=_format_name(image),
-        mode=image.mode,
-    )
+    return ImageInfo(sha256=sha256, width=width, height=height, format=_format_name(image), mode=image.mode)
 
 
 def open_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -129,16 +149,19 @@ def _read_file(path: str | Path, *, source: str) -> bytes:
         raise ImageError(source, f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def _decode(data: bytes, *, source: str, max_pixels: int) -> Image.Image:
-    """Open, check format and pixel count from the header, then decode the first frame."""
-    if not data:
+def _decode(data: bytes | mmap.mmap, *, source: str, max_pixels: int) -> Image.Image:
+    """Sniff, open, check format, pixel count and data size from the header, then decode frame 1."""
+    if not len(data):
         raise ImageError(source, "empty file (0 bytes)")
+    head = bytes(data[:HEAD_SNIFF])
+    refuse(source, head, heif_available=is_heif(head) and register_heif())
     image = _open(data, source=source)
     fmt = _format_name(image)
     if fmt not in SUPPORTED_FORMATS:
         supported = ", ".join(sorted(SUPPORTED_FORMATS))
-        raise ImageError(source, f"unsupported format {fmt!r} (supported: {supported})")
+        raise ImageError(source, f"unsupported format {fmt!r} (supported: {supported}); {CONVERT}")
     _check_pixels(image.size, source=source, max_pixels=max_pixels)
+    check_plausible(data, fmt=fmt, source=source)
     try:
         image.load()
     except _BOMB_ERRORS as exc:
@@ -148,9 +171,9 @@ def _decode(data: bytes, *, source: str, max_pixels: int) -> Image.Image:
     return image
 
 
-def _open(data: bytes, *, source: str) -> Image.Image:
+def _open(data: bytes | mmap.mmap, *, source: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data))
+        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)  # type: ignore[arg-type]
     except UnidentifiedImageError as exc:
         raise ImageError(source, "not an image (unrecognised format)") from exc
     except _BOMB_ERRORS as exc:

@@ -23,6 +23,8 @@ GOOD_SIZES = MappingProxyType(
         "photo.webp": (50, 30),
         "photo.bmp": (33, 21),
         "photo.tiff": (40, 24),
+        "photo.avif": (36, 20),
+        "photo.heic": (38, 22),
         "animated.gif": (20, 10),
         "rotated_exif6.jpg": (32, 64),
         "gray.jpg": (40, 30),
@@ -64,6 +66,13 @@ def _rgb(size: tuple[int, int]) -> Image.Image:
     return Image.fromarray(gradient(*size))
 
 
+def _heic(image: Image.Image) -> bytes:
+    from core.io.sniff import register_heif
+
+    assert register_heif(), "pillow-heif is a dependency: pip install pillow-heif"
+    return encode(image, "HEIF", quality=90)
+
+
 def _exif_rotated() -> bytes:
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -96,6 +105,8 @@ GOOD_BUILDERS: dict[str, Callable[[], bytes]] = {
     "photo.webp": lambda: encode(_rgb((50, 30)), "WEBP", quality=90),
     "photo.bmp": lambda: encode(_rgb((33, 21)), "BMP"),
     "photo.tiff": lambda: encode(_rgb((40, 24)), "TIFF"),
+    "photo.avif": lambda: encode(_rgb((36, 20)), "AVIF", quality=90),
+    "photo.heic": lambda: _heic(_rgb((38, 22))),
     "animated.gif": _animated_gif,
     "rotated_exif6.jpg": _exif_rotated,
     "gray.jpg": lambda: encode(_rgb((40, 30)).convert("L"), "JPEG"),
@@ -207,6 +218,6 @@ def build_archive(path: Path, *, absolute_name: str) -> dict[str, str | None]:
             else:
                 archive.writestr(info, good)
         archive.writestr("cats/", b"")  # a directory entry: skipped silently
-        archive.writestr("README.txt", b"not an image: skipped silently")
-        archive.writestr("__MACOSX/cats/._tabby.png", b"resource fork: hidden, skipped")
+        archive.writestr("README.txt", b"not an image: read, then refused")
+        archive.writestr("__MACOSX/cats/._tabby.png", b"resource fork: reported, skipped")
     return expected

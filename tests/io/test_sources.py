@@ -43,17 +43,21 @@ def _split(items: list[Candidate | SourceError]) -> tuple[list[Candidate], list[
     return good, [item for item in items if isinstance(item, SourceError)]
 
 
-def test_folder_walk_is_sorted_skips_hidden_and_non_images(tmp_path: Path) -> None:
+def test_folder_walk_is_sorted_and_accounts_for_every_file(tmp_path: Path) -> None:
     names = ["b.jpg", "a.PNG", "dog/puppy/x.gif", "cat/2.jpg", "cat/1.jpeg", ".hidden/y.jpg"]
-    root = _tree(tmp_path / "data", [*names, ".z.jpg", "notes.txt", "cat/manifest.csv"])
+    root = _tree(tmp_path / "data", [*names, ".z.jpg", "notes.txt", "cat/manifest.csv", "inner.zip"])
     items, errors = _split(list(iter_candidates([root])))
-    assert errors == []
-    expected = ["a.PNG", "b.jpg", "cat/1.jpeg", "cat/2.jpg", "dog/puppy/x.gif"]
+    assert [(e.source, e.reason.split(" (")[0]) for e in errors] == [
+        (str(root / ".hidden"), "hidden folder"),
+        (str(root / ".z.jpg"), "hidden file"),
+        (str(root / "inner.zip"), "nested archive: not opened"),
+    ]
+    expected = ["a.PNG", "b.jpg", "notes.txt", "cat/1.jpeg", "cat/2.jpg", "cat/manifest.csv", "dog/puppy/x.gif"]
     assert [item.rel_path for item in items] == expected
-    assert [item.label_hint for item in items] == [None, None, "cat", "cat", "puppy"]
-    assert items[2].path == (root / "cat" / "1.jpeg").absolute()
-    assert items[2].source == str(root / "cat" / "1.jpeg")
-    assert items[2].read_bytes() == _png()
+    assert [item.label_hint for item in items] == [None, None, None, "cat", "cat", "cat", "puppy"]
+    assert items[3].path == (root / "cat" / "1.jpeg").absolute()
+    assert items[3].source == str(root / "cat" / "1.jpeg")
+    assert items[3].read_bytes() == _png()
     assert list(iter_candidates([root])) == items  # deterministic
 
 
@@ -68,8 +72,7 @@ def test_folder_with_every_corpus_file_continues_past_every_error(tmp_path: Path
         (str(root / "pipe.jpg"), "not a regular file"),
         (str(tmp_path / "gone"), "no such file or directory"),
     ]
-    image_names = {name for name in expected if not name.endswith(".tga")}
-    assert [c.rel_path for c in good] == sorted(f"sub/{n}" for n in image_names) + sorted(image_names)
+    assert [c.rel_path for c in good] == sorted(f"sub/{n}" for n in expected) + sorted(expected)
     for candidate in good:
         reason = expected[Path(candidate.rel_path).name]
         if reason is None:
@@ -149,13 +152,17 @@ def test_zip_entries_become_candidates_and_escapes_are_refused(tmp_path: Path) -
         (f"{archive}!cats/tabby.png", "cats/tabby.png", "cats", None),
         (f"{archive}!dogs/puppies/rex.png", "dogs/puppies/rex.png", "puppies", None),
         (f"{archive}!root.png", "root.png", None, None),
+        (f"{archive}!README.txt", "README.txt", None, None),  # read, then refused: not an image
     ]
     bad = {name: reason for name, reason in expected.items() if reason is not None}
+    bad["__MACOSX/cats/._tabby.png"] = "macOS metadata"
     assert [e.source for e in errors] == [f"{archive}!{name}" for name in bad]
     for error, reason in zip(errors, bad.values(), strict=True):
         assert reason in error.reason and error.reason.endswith("skipped")
-    for candidate in good:
+    for candidate in good[:3]:
         assert inspect_image(candidate.read_bytes(), source=candidate.source).width == 16
+    with pytest.raises(ImageError, match="README.txt: not an image"):
+        good[3].read_bytes()
     assert not Path(absolute).exists()
     assert not list(tmp_path.rglob("escape*")) and not (Path.cwd() / "escape.jpg").exists()
 
@@ -270,7 +277,7 @@ def test_cifar_folder_matches_its_manifest(cifar_dir: Path) -> None:
     assert errors == [] and len(labels) == 1000
     with (cifar_dir / "manifest.csv").open(newline="") as handle:
         digests = {row["relative_path"]: row["sha256"] for row in csv.DictReader(handle)}
-    items = list(iter_candidates([cifar_dir]))
+    items = [item for item in iter_candidates([cifar_dir]) if not item.source.endswith(".csv")]
     assert len(items) == 1000 and all(isinstance(item, Candidate) for item in items)
     matcher = LabelMatcher(labels)
     for candidate in items:
