@@ -128,9 +128,10 @@ def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """scikit-learn's k-means on the unit vectors: plain k-means++ seeding (one trial per centre), then
     COLD_START_ITERATIONS Lloyd steps; returns assignments.
 
-    Float64 and one seeding trial: at 20,000 x 512 and k = 100 that is as fast as the numpy code it
-    replaced (432 vs 379 ms, k = 32: 221 vs 271 ms), while `KMeans`' default greedy seeding (2 + log k
-    trials) took 930 ms, and on float32 input its distances are upcast in chunks (1161 ms).
+    Float64 and one seeding trial: as fast as the numpy k-means it replaced (bench/strategies_speed.py
+    --n 32, cold_start: 141 vs 248 ms at N = 10k, 266 vs 349 ms at 100k; on a 20k x 512 sample with
+    k = 100: 432 vs 379 ms), where `KMeans`' default greedy seeding (2 + log k trials) took 930 ms, and
+    1161 ms on float32 input, whose distances sklearn upcasts in chunks.
     """
     from sklearn.cluster import KMeans, kmeans_plusplus  # sklearn's import costs ~0.5 s: only when clustering
 
