@@ -5,7 +5,6 @@ and the table a group declares its commands in. A group module lists `COMMANDS` 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -103,9 +102,10 @@ def open_service(args: argparse.Namespace, settings: Settings) -> Service:
 
 
 def print_json(data: Any) -> None:
-    """A use case's answer as JSON (its dataclasses as objects)."""
-    plain = dataclasses.asdict(data) if dataclasses.is_dataclass(data) and not isinstance(data, type) else data
-    print(json.dumps(plain, indent=2, default=str))
+    """A use case's answer as JSON (its dataclasses as objects), converted as the web app converts it."""
+    from core.usecases.results import jsonable  # lazy: the result types pull SQLAlchemy; `--help` needs none
+
+    print(json.dumps(jsonable(data), indent=2, default=str))
 
 
 def print_problems(title: str, problems: Sequence[dict[str, str]]) -> None:

@@ -4,7 +4,9 @@ imports these, never the modules behind them."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, is_dataclass
+from pathlib import PurePath
 from typing import Any, TypedDict
 
 from core.export.formats import FORMATS as EXPORT_FORMATS
@@ -20,8 +22,22 @@ HISTORY_ACTIONS = (*DECISIONS, "undo", "import", "review")
 __all__ = [
     "DECISIONS", "FORMATS", "HISTORY_ACTIONS", "IMPORT_FORMATS", "INCLUDES", "LABELING_ACTIONS", "MASKS",
     "ROLES", "STATUSES", "Decided", "Decision", "Guess", "Item", "NearDuplicate", "Progress", "Reason",
-    "Suspect", "Suspects", "Undone",
+    "Suspect", "Suspects", "Undone", "jsonable",
 ]
+
+
+def jsonable(value: Any) -> Any:
+    """A result as JSON-ready values: dataclasses and mappings become dicts, tuples and lists lists,
+    paths strings; anything else is returned as it is. The CLI and the web app both print through it."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {field.name: jsonable(getattr(value, field.name)) for field in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, PurePath):
+        return str(value)
+    return value
 
 
 @dataclass(frozen=True)
