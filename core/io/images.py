@@ -11,18 +11,18 @@ from __future__ import annotations
 import hashlib
 import io
 import mmap
-import re
 import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from core.errors import ImageError, InvalidInput
 from core.io.plausible import check_plausible
-from core.io.sniff import CONVERT, is_heif, refuse, register_heif
+from core.io.sniff import BOMB_ERRORS, CONVERT, bomb_reason, is_heif, refuse, register_heif
 
 DEFAULT_MAX_PIXELS = 100_000_000
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -55,7 +55,6 @@ _DECODE_ERRORS = (
     struct.error,
     zlib.error,
 )
-_BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _ALPHA_MODES = frozenset({"RGBA", "RGBa", "LA", "La", "PA"})
 _HIGH_DEPTH_MODES = frozenset({"I", "F", "I;16", "I;16L", "I;16B", "I;16N"})
 _THUMBNAIL_QUALITY = 85
@@ -89,7 +88,8 @@ def inspect_file(path: str | Path, *, source: str, sha256: str, max_pixels: int 
             if not Path(path).stat().st_size:
                 raise ImageError(source, "empty file (0 bytes)")
             with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as view:
-                return _describe(_decode(view, source=source, max_pixels=max_pixels), sha256=sha256)
+                image = _decode(view, source=source, max_pixels=max_pixels, fp=handle)
+                return _describe(image, sha256=sha256)
     except OSError as exc:
         raise ImageError(source, f"cannot read file: {exc.strerror or exc}") from exc
 
@@ -149,13 +149,13 @@ def _read_file(path: str | Path, *, source: str) -> bytes:
         raise ImageError(source, f"cannot read file: {exc.strerror or exc}") from exc
 
 
-def _decode(data: bytes | mmap.mmap, *, source: str, max_pixels: int) -> Image.Image:
+def _decode(data: bytes | mmap.mmap, *, source: str, max_pixels: int, fp: BinaryIO | None = None) -> Image.Image:
     """Sniff, open, check format, pixel count and data size from the header, then decode frame 1."""
     if not len(data):
         raise ImageError(source, "empty file (0 bytes)")
     head = bytes(data[:HEAD_SNIFF])
     refuse(source, head, heif_available=is_heif(head) and register_heif())
-    image = _open(data, source=source)
+    image = _open(fp or io.BytesIO(data), source=source)
     fmt = _format_name(image)
     if fmt not in SUPPORTED_FORMATS:
         supported = ", ".join(sorted(SUPPORTED_FORMATS))
@@ -164,20 +164,20 @@ def _decode(data: bytes | mmap.mmap, *, source: str, max_pixels: int) -> Image.I
     check_plausible(data, fmt=fmt, source=source)
     try:
         image.load()
-    except _BOMB_ERRORS as exc:
-        raise ImageError(source, _bomb_reason(exc)) from exc
+    except BOMB_ERRORS as exc:
+        raise ImageError(source, bomb_reason(exc)) from exc
     except _DECODE_ERRORS as exc:
         raise ImageError(source, f"truncated or corrupt image data: {exc}") from exc
     return image
 
 
-def _open(data: bytes | mmap.mmap, *, source: str) -> Image.Image:
+def _open(fp: BinaryIO, *, source: str) -> Image.Image:
     try:
-        return Image.open(io.BytesIO(data) if isinstance(data, bytes) else data)  # type: ignore[arg-type]
+        return Image.open(fp)
     except UnidentifiedImageError as exc:
         raise ImageError(source, "not an image (unrecognised format)") from exc
-    except _BOMB_ERRORS as exc:
-        raise ImageError(source, _bomb_reason(exc)) from exc
+    except BOMB_ERRORS as exc:
+        raise ImageError(source, bomb_reason(exc)) from exc
     except _DECODE_ERRORS as exc:
         raise ImageError(source, f"truncated or corrupt image data: {exc}") from exc
 
@@ -193,15 +193,6 @@ def _check_pixels(size: tuple[int, int], *, source: str, max_pixels: int) -> Non
             f"image too large: {width}x{height} = {pixels:,} pixels exceeds the cap of "
             f"{max_pixels:,} (decompression bomb protection)",
         )
-
-
-def _bomb_reason(exc: Exception) -> str:
-    """Pillow's own limit fired first; restate its figures in our words."""
-    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
-    if found is None:
-        return f"image too large: {exc} (decompression bomb protection)"
-    pixels, limit = (int(group) for group in found.groups())
-    return f"image too large: {pixels:,} pixels exceeds Pillow's limit of {limit:,} (decompression bomb protection)"
 
 
 def _format_name(image: Image.Image) -> str:

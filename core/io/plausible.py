@@ -145,9 +145,10 @@ def _png_reason(buf: Buffer) -> str | None:
         return None
     width, height, raw = header
     compressed = sum(end - start for start, end in idat)
+    floor = raw // DEFLATE_MAX_RATIO
     if compressed * DEFLATE_MAX_RATIO < raw:
-        return (f"implausibly small file: {compressed:,} bytes of compressed pixel data cannot hold the {width}x{height} "
-                f"pixels the header declares (deflate needs at least {raw // DEFLATE_MAX_RATIO:,})")  # fmt: skip
+        return (f"implausibly small file: {compressed:,} bytes of compressed pixel data cannot hold the "
+                f"{width}x{height} pixels the header declares (deflate needs at least {floor:,})")  # fmt: skip
     inflated = _inflated_size(buf, idat, limit=raw)
     if inflated is not None and inflated < raw:
         return (f"truncated or corrupt image data: pixel data ends early, after {inflated:,} of the {raw:,} "

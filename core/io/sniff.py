@@ -26,6 +26,7 @@ _AVIF_BRANDS = frozenset({b"avif", b"avis"})
 _SIGNATURES = (
     b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+",
 )  # fmt: skip
+BOMB_ERRORS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _OPEN_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, KeyError, TypeError, ZeroDivisionError,
                 ArithmeticError, AttributeError, RuntimeError)  # fmt: skip
 _SVG = re.compile(rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*(<!DOCTYPE svg[^>]*>\s*)?<svg[\s>]", re.S | re.I)
@@ -58,7 +59,7 @@ def preflight(source: str, head: bytes, *, max_pixels: int) -> None:
     refuse(source, head, heif_available=is_heif(head) and register_heif())
     if not has_supported_signature(head):
         raise ImageError(source, _foreign_reason(head))
-    size = _header_size(head)
+    size = _header_size(head, source=source)
     if size is not None and size[0] * size[1] > max_pixels:
         raise ImageError(
             source,
@@ -88,16 +89,27 @@ def _foreign_reason(head: bytes) -> str:
     try:
         with Image.open(io.BytesIO(head)) as image:
             return f"unsupported format {image.format!r}; {CONVERT}"
-    except (*_OPEN_ERRORS, Image.DecompressionBombError):
+    except (*_OPEN_ERRORS, *BOMB_ERRORS):
         return "not an image (unrecognised format)"
 
 
-def _header_size(head: bytes) -> tuple[int, int] | None:
+def _header_size(head: bytes, *, source: str) -> tuple[int, int] | None:
     try:
         with Image.open(io.BytesIO(head)) as image:
             return image.size
-    except (*_OPEN_ERRORS, Image.DecompressionBombError):
+    except BOMB_ERRORS as exc:
+        raise ImageError(source, bomb_reason(exc)) from exc
+    except _OPEN_ERRORS:
         return None  # the header is longer than `head`, or broken: the decode will say which
+
+
+def bomb_reason(exc: Exception) -> str:
+    """Pillow's own limit fired first; restate its figures in our words."""
+    found = re.search(r"\((\d+) pixels\) exceeds limit of (\d+)", str(exc))
+    if found is None:
+        return f"image too large: {exc} (decompression bomb protection)"
+    pixels, limit = (int(group) for group in found.groups())
+    return f"image too large: {pixels:,} pixels exceeds Pillow's limit of {limit:,} (decompression bomb protection)"
 
 
 def is_heif(head: bytes) -> bool:

@@ -58,7 +58,7 @@ def test_folder_walk_is_sorted_and_accounts_for_every_file(tmp_path: Path) -> No
     assert items[3].path == (root / "cat" / "1.jpeg").absolute()
     assert items[3].source == str(root / "cat" / "1.jpeg")
     assert items[3].read_bytes() == _png()
-    assert list(iter_candidates([root])) == items  # deterministic
+    assert _split(list(iter_candidates([root])))[0] == items  # deterministic
 
 
 def test_folder_with_every_corpus_file_continues_past_every_error(tmp_path: Path) -> None:
