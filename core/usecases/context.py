@@ -34,6 +34,12 @@ class Action:
             raise NotFound("--project: this action needs a project")
         return self.project.id
 
+    def require_project(self) -> Project:
+        """The project row, for actions that named one (the type checker's `Project`, not `| None`)."""
+        if self.project is None:
+            raise NotFound("--project: this action needs a project")
+        return self.project
+
 
 class Context:
     """The engine, the two session factories and the acting-annotator rules. Made in main()."""
