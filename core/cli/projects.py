@@ -25,7 +25,8 @@ def _init_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    from core.usecases.projects.classes import load_labels_file, parse_label_list  # lazy: the store's tables; --help needs none
+    # lazy: the store's tables; --help needs none
+    from core.usecases.projects.classes import load_labels_file, parse_label_list
 
     classes = parse_label_list(args.labels) if args.labels else load_labels_file(args.labels_file)
     print_json(open_service(args, settings).projects.create(args.project, classes=classes))
@@ -80,15 +81,15 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json(status)
         return 0
-    print(f"project {status['project']}: {status['images']} images, {status['labeled']} labeled, "
-          f"{len(status['failed'])} failed")
-    for model_id, count in status["embedded"].items():
+    print(f"project {status.project}: {status.images} images, {status.labeled} labeled, "
+          f"{len(status.failed)} failed")
+    for model_id, count in status.embedded.items():
         print(f"  embeddings {model_id}: {count}")
-    for name, sources in status["classes"].items():
+    for name, sources in status.classes.items():
         print(f"  {name}: " + ", ".join(f"{k} {v}" for k, v in sources.items()))
-    if status["latest_prediction"]:
-        lp = status["latest_prediction"]
-        print(f"  predictions: run {lp['run_id']} {lp['model_id']} {lp['model_version']}")
+    if status.latest_prediction:
+        lp = status.latest_prediction
+        print(f"  predictions: run {lp.run_id} {lp.model_id} {lp.model_version}")
     return 0
 
 

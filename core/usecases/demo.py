@@ -70,7 +70,7 @@ def prepare_demo(projects: Projects, jobs: Jobs, *, media_dir: Path, project: st
     if created:
         projects.create(project, classes=DEMO_CLASSES)
     status = projects.status(project)
-    if status["images"] and status["latest_prediction"] is not None:
+    if status.images and status.latest_prediction is not None:
         return {"project": project, "created": created, "job": None}
     job = jobs.start_import(project, write_demo_images(media_dir / "demo-images"), embed=True)
     return {"project": project, "created": created, "job": job}

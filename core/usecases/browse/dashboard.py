@@ -7,7 +7,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from sqlalchemy import and_, case, func, select
@@ -16,6 +15,15 @@ from sqlalchemy.orm import Session
 from core.labeling.adapt import fit_classifier
 from core.store import repo
 from core.store.schema import CurrentLabel, Event, Prediction, PredictionRun, User
+from core.usecases.browse.results import (
+    Accuracy,
+    AnnotatorRate,
+    ClassCount,
+    CurvePoint,
+    HourCount,
+    RunAccuracy,
+    Throughput,
+)
 
 HUMAN_SOURCES = ("human", "review")
 DECISION_ACTIONS = ("accept", "correct", "skip", "undo")
@@ -24,15 +32,15 @@ MIN_ACTIVE_S = 60.0  # below a minute of activity a rate per hour means little
 MIN_EVALUATED = 5
 
 
-def class_counts(session: Session, *, project_id: int, model_counts: dict[int, int]) -> list[dict[str, Any]]:
+def class_counts(session: Session, *, project_id: int, model_counts: dict[int, int]) -> list[ClassCount]:
     """One row per class: labels by source (human, import, review) and unlabeled images the model
     currently predicts as that class (`model_counts`: label_id -> count)."""
-    rows: dict[int, dict[str, Any]] = {
+    rows: dict[int, ClassCount] = {
         c.id: {"label": c.name, "human": 0, "import": 0, "review": 0, "model": model_counts.get(c.id, 0)}
         for c in repo.classes_of(session, project_id=project_id)}
     for label_id, source, count in repo.label_counts(session, project_id=project_id):
-        if label_id in rows:
-            rows[label_id][source] = rows[label_id].get(source, 0) + count
+        if label_id in rows and source in ("human", "import", "review"):
+            rows[label_id][source] += count  # type: ignore[literal-required]  # source is one of the three
     return list(rows.values())
 
 
@@ -46,16 +54,16 @@ def wilson(agree: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def pseudo_label_accuracy(session: Session, *, project_id: int) -> dict[str, Any]:
+def pseudo_label_accuracy(session: Session, *, project_id: int) -> Accuracy:
     """Agreement of stored predictions with the human labels made after them: each human label is
     compared with the latest prediction run made before it."""
     runs = list(session.scalars(select(PredictionRun).where(PredictionRun.project_id == project_id)
                                 .order_by(PredictionRun.id)))
-    per_run: list[dict[str, Any]] = []
+    per_run: list[RunAccuracy] = []
     for k, run in enumerate(runs):
         end = runs[k + 1].created_at if k + 1 < len(runs) else None
         compared, agree = _agreement(session, project_id=project_id, run=run, end=end)
-        per_run.append({"run_id": run.id, "model_version": run.model_version, "created_at": run.created_at,
+        per_run.append({"run_id": run.id, "model_version": run.model_version, "created_at": run.created_at.isoformat(),
                         "compared": compared, "agree": agree,
                         "accuracy": agree / compared if compared else None})
     compared = sum(r["compared"] for r in per_run)
@@ -100,12 +108,12 @@ def checkpoints(total: int, *, most: int = 9) -> list[int]:
 def efficiency_curve(
     embeddings: np.ndarray, rows: np.ndarray, labels: np.ndarray, *, num_classes: int,
     text_head: np.ndarray | None, logit_scale: float, rng: np.random.Generator,
-) -> list[dict[str, Any]]:
+) -> list[CurvePoint]:
     """Accuracy on the labels made later when the classifier learns from the first n labels.
 
     `rows`/`labels`: state rows and class indices of the human labels in the order they were made."""
     center = embeddings.mean(axis=0) if embeddings.shape[0] else None
-    curve = []
+    curve: list[CurvePoint] = []
     for n in checkpoints(int(rows.size)):
         classifier = fit_classifier(embeddings[rows[:n]], labels[:n], num_classes=num_classes,
                                     text_head=text_head, logit_scale=logit_scale, rng=rng, center=center)
@@ -116,7 +124,7 @@ def efficiency_curve(
     return curve
 
 
-def throughput(session: Session, *, project_id: int, idle_gap_s: float = IDLE_GAP_S) -> dict[str, Any]:
+def throughput(session: Session, *, project_id: int, idle_gap_s: float = IDLE_GAP_S) -> Throughput:
     """Decisions per annotator: counts by action, active time (gaps over `idle_gap_s` do not count),
     decisions per active hour, and decisions per hour of the day they were made."""
     rows = session.execute(
@@ -130,13 +138,15 @@ def throughput(session: Session, *, project_id: int, idle_gap_s: float = IDLE_GA
         times[name].append(created)
         actions[name][action] += 1
         hourly[(name, created.replace(minute=0, second=0, microsecond=0))] += 1
-    people = []
+    people: list[AnnotatorRate] = []
     for name, stamps in times.items():
         gaps = np.diff(np.array([t.timestamp() for t in stamps])) if len(stamps) > 1 else np.zeros(0)
         active = float(gaps[gaps <= idle_gap_s].sum())
         decisions = len(stamps)
-        people.append({"annotator": name, "decisions": decisions, **actions[name],
-                       "active_minutes": round(active / 60, 2),
+        done = actions[name]
+        people.append({"annotator": name, "decisions": decisions, "accept": done["accept"], "correct": done["correct"],
+                       "skip": done["skip"], "undo": done["undo"], "active_minutes": round(active / 60, 2),
                        "per_hour": round(decisions / (active / 3600), 1) if active >= MIN_ACTIVE_S else None})
-    timeline = [{"annotator": name, "hour": hour, "decisions": count} for (name, hour), count in sorted(hourly.items())]
+    timeline: list[HourCount] = [{"annotator": name, "hour": hour.isoformat(), "decisions": count}
+                                 for (name, hour), count in sorted(hourly.items())]
     return {"annotators": sorted(people, key=lambda p: -p["decisions"]), "timeline": timeline}

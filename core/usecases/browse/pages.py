@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.store.schema import Image
+from core.usecases.browse.results import ImageFile
 
 DUPLICATE_COSINE = 0.95
 MAX_PAGE_SIZE = 200
@@ -30,11 +30,12 @@ class Page:
     pages: int
 
 
-def image_files(session: Session, *, image_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """image_id -> {path (as imported), file_path (readable copy), sha256} in one query."""
+def image_files(session: Session, *, image_ids: Sequence[int]) -> dict[int, ImageFile]:
+    """image_id -> its path as imported, readable copy and sha256, in one query."""
     rows = session.execute(select(Image.id, Image.original_path, Image.file_path, Image.sha256)
                            .where(Image.id.in_([int(i) for i in image_ids])))
-    return {int(i): {"path": path, "file_path": file_path or "", "sha256": sha} for i, path, file_path, sha in rows}
+    return {int(i): ImageFile(image_id=int(i), path=path, file_path=file_path or "", sha256=sha)
+            for i, path, file_path, sha in rows}
 
 
 def check_page(page: int, page_size: int) -> None:

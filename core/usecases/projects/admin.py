@@ -4,7 +4,7 @@ their classes (add, rename, describe, merge, delete). Class edits forget the liv
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -16,8 +16,23 @@ from core.usecases.context import Context
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.models import ModelProvider
 from core.usecases.projects import class_admin
+from core.usecases.projects.results import (
+    ClassAdded,
+    ClassDeleted,
+    ClassDescribed,
+    ClassesMerged,
+    ClassInfo,
+    ClassRenamed,
+    ClassUsage,
+    Created,
+    Failure,
+    LatestPrediction,
+    ModelSpec,
+    ProjectInfo,
+    ProjectStatus,
+)
 
-ClassEdit = Callable[[Session, int, int], dict[str, Any]]
+Edited = TypeVar("Edited")
 
 
 class Projects:
@@ -26,7 +41,7 @@ class Projects:
         self.models = models
         self.states = states
 
-    def create(self, name: str, *, classes: Sequence[ClassSpec], annotator: str | None = None) -> dict[str, Any]:
+    def create(self, name: str, *, classes: Sequence[ClassSpec], annotator: str | None = None) -> Created:
         name = name.strip()
         if not name:
             raise InvalidInput("--project: a project needs a non-empty name")
@@ -35,7 +50,7 @@ class Projects:
                 if repo.project_by_name(act.session, name=name) is not None:
                     raise InvalidInput(f"--project: a project named '{name}' already exists")
                 project = repo.create_project(act.session, name=name, classes=classes)
-                return {"project": project.name, "id": project.id, "classes": [c.name for c in classes]}
+                return Created(project=project.name, id=project.id, classes=tuple(c.name for c in classes))
         except IntegrityError as exc:
             raise InvalidInput(f"--project: a project named '{name}' already exists") from exc
 
@@ -43,19 +58,20 @@ class Projects:
         with self.context.read_sessions.begin() as session:
             return repo.project_names(session)
 
-    def info(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+    def info(self, project: str, *, annotator: str | None = None) -> ProjectInfo:
         """Classes (description, prompts, images labeled with each) and the project's model."""
         with self.context.action(project, annotator=annotator, permission="view", write=False) as act:
             counts: dict[int, int] = {}
             for label_id, _, count in repo.label_counts(act.session, project_id=act.project_id):
                 counts[label_id] = counts.get(label_id, 0) + count
-            classes = [{"label": c.name, "description": c.description, "prompts": list(c.prompts or []),
-                        "labels": counts.get(c.id, 0)} for c in repo.classes_of(act.session, project_id=act.project_id)]
-            spec = self.models.spec(act.project)
-            return {"project": project, "images": repo.image_count(act.session, project_id=act.project_id),
-                    "model": {"arch": spec.arch, "pretrained": spec.pretrained}, "classes": classes}
+            classes = tuple(ClassInfo(label=c.name, description=c.description, prompts=tuple(c.prompts or ()),
+                                      labels=counts.get(c.id, 0))
+                            for c in repo.classes_of(act.session, project_id=act.project_id))
+            spec = self.models.spec(act.require_project())
+            return ProjectInfo(project=project, images=repo.image_count(act.session, project_id=act.project_id),
+                               model=ModelSpec(arch=spec.arch, pretrained=spec.pretrained), classes=classes)
 
-    def status(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+    def status(self, project: str, *, annotator: str | None = None) -> ProjectStatus:
         with self.context.action(project, annotator=annotator, permission="view", write=False) as act:
             session, project_id = act.session, act.project_id
             counts = repo.label_counts(session, project_id=project_id)
@@ -65,48 +81,48 @@ class Projects:
             for label_id, source, count in counts:
                 if label_id in names:
                     per_class[names[label_id]][source] = per_class[names[label_id]].get(source, 0) + count
-            return {
-                "project": project, "images": repo.image_count(session, project_id=project_id),
-                "failed": [{"file": f, "reason": r} for f, r in repo.failed_images(session, project_id=project_id)],
-                "embedded": dict(repo.embedded_model_ids(session, project_id=project_id)),
-                "labeled": sum(count for _, _, count in counts), "classes": per_class,
-                "latest_prediction": None if run is None else {
-                    "run_id": run.id, "model_id": run.model_id, "model_version": run.model_version,
-                    "prompts_hash": run.prompts_hash, "created_at": run.created_at.isoformat()},
-            }
+            return ProjectStatus(
+                project=project, images=repo.image_count(session, project_id=project_id),
+                failed=tuple(Failure(f, r) for f, r in repo.failed_images(session, project_id=project_id)),
+                embedded=dict(repo.embedded_model_ids(session, project_id=project_id)),
+                labeled=sum(count for _, _, count in counts), classes=per_class,
+                latest_prediction=None if run is None else LatestPrediction(
+                    run_id=run.id, model_id=run.model_id, model_version=run.model_version,
+                    prompts_hash=run.prompts_hash, created_at=run.created_at.isoformat()))
 
     # -- classes ----------------------------------------------------------------------------------
 
-    def class_usage(self, project: str, label: str, *, annotator: str | None = None) -> dict[str, Any]:
-        return self._edit(project, lambda s, pid, _: {"label": label, **class_admin.usage(
-            s, class_id=class_admin.find_class(s, project_id=pid, label=label).id)}, annotator=annotator)
+    def class_usage(self, project: str, label: str, *, annotator: str | None = None) -> ClassUsage:
+        return self._edit(project, lambda s, pid, _: class_admin.usage(
+            s, class_id=class_admin.find_class(s, project_id=pid, label=label).id, label=label), annotator=annotator)
 
     def add_class(self, project: str, name: str, *, description: str | None = None,
-                  prompts: Sequence[str] | None = None, annotator: str | None = None) -> dict[str, Any]:
+                  prompts: Sequence[str] | None = None, annotator: str | None = None) -> ClassAdded:
         spec = ClassSpec(name, (description or "").strip() or None, class_admin.clean_prompts(prompts))
         return self._edit(project, lambda s, pid, _: class_admin.add_class(s, project_id=pid, spec=spec),
                           annotator=annotator)
 
     def rename_class(self, project: str, label: str, new_name: str, *,
-                     annotator: str | None = None) -> dict[str, Any]:
+                     annotator: str | None = None) -> ClassRenamed:
         return self._edit(project, lambda s, pid, _: class_admin.rename_class(
             s, project_id=pid, label=label, new_name=new_name), annotator=annotator)
 
     def describe_class(self, project: str, label: str, *, description: str | None = None,
-                       prompts: Sequence[str] | None = None, annotator: str | None = None) -> dict[str, Any]:
+                       prompts: Sequence[str] | None = None, annotator: str | None = None) -> ClassDescribed:
         return self._edit(project, lambda s, pid, _: class_admin.describe_class(
             s, project_id=pid, label=label, description=description, prompts=prompts), annotator=annotator)
 
     def merge_classes(self, project: str, source: str, target: str, *,
-                      annotator: str | None = None) -> dict[str, Any]:
+                      annotator: str | None = None) -> ClassesMerged:
         return self._edit(project, lambda s, pid, uid: class_admin.merge_classes(
             s, project_id=pid, source=source, target=target, user_id=uid), annotator=annotator)
 
-    def delete_class(self, project: str, label: str, *, annotator: str | None = None) -> dict[str, Any]:
+    def delete_class(self, project: str, label: str, *, annotator: str | None = None) -> ClassDeleted:
         return self._edit(project, lambda s, pid, uid: class_admin.delete_class(
             s, project_id=pid, label=label, user_id=uid), annotator=annotator)
 
-    def _edit(self, project: str, edit: ClassEdit, *, annotator: str | None = None) -> dict[str, Any]:
+    def _edit(self, project: str, edit: Callable[[Session, int, int], Edited], *,
+              annotator: str | None = None) -> Edited:
         with self.context.action(project, annotator=annotator, permission="manage_projects") as act:
             result = edit(act.session, act.project_id, act.annotator.id)
         self.states.forget(act.project_id)

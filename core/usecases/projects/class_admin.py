@@ -7,7 +7,6 @@ still mention is archived rather than deleted. Functions take a session and neve
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -16,6 +15,14 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.store import repo
 from core.store.repo import ClassSpec
 from core.store.schema import CurrentLabel, Event, LabelClass, Prediction
+from core.usecases.projects.results import (
+    ClassAdded,
+    ClassDeleted,
+    ClassDescribed,
+    ClassesMerged,
+    ClassRenamed,
+    ClassUsage,
+)
 
 MAX_NAME = 200
 
@@ -42,16 +49,16 @@ def clean_prompts(prompts: Sequence[str] | None) -> tuple[str, ...] | None:
     return kept or None
 
 
-def usage(session: Session, *, class_id: int) -> dict[str, int]:
+def usage(session: Session, *, class_id: int, label: str) -> ClassUsage:
     """How many images carry the class now, and how many events and predictions mention it."""
     labels = session.scalar(select(func.count()).select_from(CurrentLabel).where(CurrentLabel.label_id == class_id))
     events = session.scalar(select(func.count()).select_from(Event).where(
         or_(Event.label_before_id == class_id, Event.label_after_id == class_id)))
     predictions = session.scalar(select(func.count()).select_from(Prediction).where(Prediction.label_id == class_id))
-    return {"labels": labels or 0, "events": events or 0, "predictions": predictions or 0}
+    return ClassUsage(label=label, labels=labels or 0, events=events or 0, predictions=predictions or 0)
 
 
-def add_class(session: Session, *, project_id: int, spec: ClassSpec) -> dict[str, Any]:
+def add_class(session: Session, *, project_id: int, spec: ClassSpec) -> ClassAdded:
     """A new class at the end; re-adding an archived name brings that class back."""
     name = clean_name(spec.name)
     archived = session.scalar(select(LabelClass).where(LabelClass.project_id == project_id, LabelClass.name == name))
@@ -61,12 +68,12 @@ def add_class(session: Session, *, project_id: int, spec: ClassSpec) -> dict[str
         archived.archived = False
         archived.description, archived.prompts = spec.description, list(spec.prompts) if spec.prompts else None
         session.flush()
-        return {"label": name, "restored": True}
+        return ClassAdded(label=name, restored=True)
     repo.add_classes(session, project_id=project_id, classes=[ClassSpec(name, spec.description, spec.prompts)])
-    return {"label": name, "restored": False}
+    return ClassAdded(label=name, restored=False)
 
 
-def rename_class(session: Session, *, project_id: int, label: str, new_name: str) -> dict[str, Any]:
+def rename_class(session: Session, *, project_id: int, label: str, new_name: str) -> ClassRenamed:
     row = find_class(session, project_id=project_id, label=label)
     new_name = clean_name(new_name)
     taken = session.scalar(select(LabelClass.id).where(LabelClass.project_id == project_id,
@@ -75,21 +82,23 @@ def rename_class(session: Session, *, project_id: int, label: str, new_name: str
         raise Conflict(f"name: the project already has a class '{new_name}' (merge the two instead)")
     row.name = new_name
     session.flush()
-    return {"label": new_name, "was": label, **usage(session, class_id=row.id)}
+    counts = usage(session, class_id=row.id, label=new_name)
+    return ClassRenamed(label=new_name, was=label, labels=counts.labels, events=counts.events,
+                        predictions=counts.predictions)
 
 
 def describe_class(session: Session, *, project_id: int, label: str, description: str | None,
-                   prompts: Sequence[str] | None) -> dict[str, Any]:
+                   prompts: Sequence[str] | None) -> ClassDescribed:
     """Set the description and the custom prompts (empty: back to the prompt templates)."""
     row = find_class(session, project_id=project_id, label=label)
     row.description = (description or "").strip() or None
     kept = clean_prompts(prompts)
     row.prompts = list(kept) if kept else None
     session.flush()
-    return {"label": label, "description": row.description, "prompts": row.prompts}
+    return ClassDescribed(label=label, description=row.description, prompts=kept)
 
 
-def merge_classes(session: Session, *, project_id: int, source: str, target: str, user_id: int) -> dict[str, Any]:
+def merge_classes(session: Session, *, project_id: int, source: str, target: str, user_id: int) -> ClassesMerged:
     """Move every image labeled `source` to `target` (one event each), then retire `source`."""
     if source == target:
         raise InvalidInput(f"target: merging '{source}' into itself changes nothing; choose another class")
@@ -97,17 +106,17 @@ def merge_classes(session: Session, *, project_id: int, source: str, target: str
     dst = find_class(session, project_id=project_id, label=target)
     moved = _relabel(session, project_id=project_id, class_id=src.id, to=dst.id, user_id=user_id)
     archived = _retire(session, src)
-    return {"source": source, "target": target, "moved": moved, "archived": archived}
+    return ClassesMerged(source=source, target=target, moved=moved, archived=archived)
 
 
-def delete_class(session: Session, *, project_id: int, label: str, user_id: int) -> dict[str, Any]:
+def delete_class(session: Session, *, project_id: int, label: str, user_id: int) -> ClassDeleted:
     """Unlabel the images that carry the class (one event each), then retire it."""
     row = find_class(session, project_id=project_id, label=label)
     if len(repo.classes_of(session, project_id=project_id)) == 1:
         raise Conflict(f"label: '{label}' is the project's only class; add another before deleting it")
     unlabeled = _relabel(session, project_id=project_id, class_id=row.id, to=None, user_id=user_id)
     archived = _retire(session, row)
-    return {"label": label, "unlabeled": unlabeled, "archived": archived}
+    return ClassDeleted(label=label, unlabeled=unlabeled, archived=archived)
 
 
 def _relabel(session: Session, *, project_id: int, class_id: int, to: int | None, user_id: int) -> int:
@@ -123,8 +132,8 @@ def _relabel(session: Session, *, project_id: int, class_id: int, to: int | None
 
 def _retire(session: Session, row: LabelClass) -> bool:
     """Archive when history mentions the class (returns True); delete it otherwise."""
-    counts = usage(session, class_id=row.id)
-    if counts["events"] or counts["predictions"] or counts["labels"]:
+    counts = usage(session, class_id=row.id, label=row.name)
+    if counts.events or counts.predictions or counts.labels:
         row.archived = True
         session.flush()
         return True
