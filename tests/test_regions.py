@@ -17,14 +17,12 @@ from sqlalchemy import select
 
 from core.config import Settings
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.proposals import decide, next_proposals, propose
-from core.regions import OVERLAY_SIDE, Regions
 from core.segment.masks import mask_bbox, overlay_png, rle_decode
-from core.segment.prepare import embed_all
 from core.service import Service
 from core.store.repo import ClassSpec
 from core.store.schema import Image as ImageRow
 from core.store.schema import Instance, RegionEvent, RegionProposal
+from core.usecases.regions import OVERLAY_SIDE, ProposalDecision, Regions
 
 CLASSES = ("square", "circle", "background")
 SIZES = ((64, 48), (56, 56), (40, 60))          # (width, height): distinct images, distinct sizes
@@ -144,24 +142,24 @@ def proposal_rows(shapes: Shapes) -> list[RegionProposal]:
 def test_segment_gives_three_small_masks_of_the_image_size(shapes: Shapes) -> None:
     result = shapes.regions.segment(shapes.project, shapes.ids[0], CLICK)
     width, height = SIZES[0]
-    assert (result["width"], result["height"]) == (width, height) and result["image_id"] == shapes.ids[0]
-    assert len(result["masks"]) == 3 and 0 <= result["best"] < 3
-    assert result["masks"][result["best"]]["area"] > 0
-    assert result["prompts"] == {"points": [[14.0, 16.0, 1]], "box": None}
-    for mask in result["masks"]:
-        x, y, w, h = mask["bbox"]
+    assert (result.width, result.height) == (width, height) and result.image_id == shapes.ids[0]
+    assert len(result.masks) == 3 and 0 <= result.best < 3
+    assert result.masks[result.best].area > 0
+    assert result.prompts == {"points": [[14.0, 16.0, 1]], "box": None}
+    for mask in result.masks:
+        x, y, w, h = mask.bbox
         assert 0 <= x and 0 <= y and x + w <= width and y + h <= height
-        assert 0 <= mask["area"] <= w * h
-        assert mask["png"].startswith(PNG) and len(mask["png"]) < 2000
-        assert Image.open(io.BytesIO(mask["png"])).size == (width, height)
+        assert 0 <= mask.area <= w * h
+        assert mask.png.startswith(PNG) and len(mask.png) < 2000
+        assert Image.open(io.BytesIO(mask.png)).size == (width, height)
     _, _, chosen, _ = shapes.regions.mask(shapes.project, shapes.ids[0], CLICK, None)
-    assert chosen.shape == (height, width) and int(chosen.sum()) == result["masks"][result["best"]]["area"]
+    assert chosen.shape == (height, width) and int(chosen.sum()) == result.masks[result.best].area
 
 
 def test_a_negative_point_or_a_box_changes_the_masks(shapes: Shapes) -> None:
     def outcome(prompts: dict) -> list[tuple]:
-        found = shapes.regions.segment(shapes.project, shapes.ids[0], prompts)["masks"]
-        return [(round(m["score"], 5), m["area"], m["png"]) for m in found]
+        found = shapes.regions.segment(shapes.project, shapes.ids[0], prompts).masks
+        return [(round(m.score, 5), m.area, m.png) for m in found]
 
     plain = outcome(CLICK)
     assert outcome(CLICK) == plain  # deterministic
@@ -221,8 +219,8 @@ def test_two_clicks_run_the_encoder_once_and_a_new_service_finds_it_on_disk(shap
     assert len(set(regions.cache.root.rglob("*.npz")) - files) == 2
     again = Service(shapes.service.settings)
     try:
-        first = regions.segment(shapes.project, shapes.ids[0], CLICK)["masks"]
-        assert again.regions.segment(shapes.project, shapes.ids[0], CLICK)["masks"] == first
+        first = regions.segment(shapes.project, shapes.ids[0], CLICK).masks
+        assert again.regions.segment(shapes.project, shapes.ids[0], CLICK).masks == first
         assert again.regions.segmenter().encoder_runs == 0
     finally:
         again.close()
@@ -247,17 +245,17 @@ def test_add_instance_with_a_given_label_stores_the_mask_segment_showed(shapes: 
     regions = shapes.regions
     shown = regions.segment(shapes.project, shapes.ids[0], CLICK)
     top = regions.candidate_labels(shapes.project, shapes.ids[0], CLICK, 1, k=3)
-    candidates = {c["label"]: c["confidence"] for c in top}
+    candidates = {c.label: c.confidence for c in top}
     added = regions.add_instance(shapes.project, shapes.ids[0], CLICK, choice=1, label="circle", annotator="ann")
-    assert added["label"] == "circle" and added["source"] == "click" and not added["deleted"]
-    assert added["label_confidence"] == pytest.approx(candidates["circle"])
+    assert added.label == "circle" and added.source == "click" and not added.deleted
+    assert added.label_confidence == pytest.approx(candidates["circle"])
     _, _, expected, score = regions.mask(shapes.project, shapes.ids[0], CLICK, 1)
-    row = stored_instance(shapes.service, added["id"])
+    row = stored_instance(shapes.service, added.id)
     assert row.rle["size"] == [SIZES[0][1], SIZES[0][0]]
     assert np.array_equal(rle_decode(row.rle), expected)
-    assert overlay_png(rle_decode(row.rle), max_side=OVERLAY_SIDE) == shown["masks"][1]["png"]
-    assert row.area == int(expected.sum()) == shown["masks"][1]["area"] and row.bbox == mask_bbox(expected)
-    assert row.score == pytest.approx(score) and row.prompts == shown["prompts"]
+    assert overlay_png(rle_decode(row.rle), max_side=OVERLAY_SIDE) == shown.masks[1].png
+    assert row.area == int(expected.sum()) == shown.masks[1].area and row.bbox == mask_bbox(expected)
+    assert row.score == pytest.approx(score) and row.prompts == shown.prompts
     assert row.segmenter_id == "tiny@random:0"
     assert regions.instances(shapes.project, shapes.ids[0]) == [added]
     assert regions.instances(shapes.project, shapes.ids[1]) == []
@@ -266,13 +264,13 @@ def test_add_instance_with_a_given_label_stores_the_mask_segment_showed(shapes: 
 def test_add_instance_without_a_label_takes_clips_proposal(shapes: Shapes) -> None:
     regions = shapes.regions
     top = regions.candidate_labels(shapes.project, shapes.ids[1], CLICK, None, k=3)
-    assert [t["label"] for t in top] and sorted(t["label"] for t in top) == sorted(CLASSES)
-    assert sum(t["confidence"] for t in top) == pytest.approx(1.0, abs=1e-4)
+    assert [t.label for t in top] and sorted(t.label for t in top) == sorted(CLASSES)
+    assert sum(t.confidence for t in top) == pytest.approx(1.0, abs=1e-4)
     added = regions.add_instance(shapes.project, shapes.ids[1], CLICK)
-    assert added["label"] == top[0]["label"]
-    assert added["label_confidence"] == pytest.approx(top[0]["confidence"])
-    best = regions.segment(shapes.project, shapes.ids[1], CLICK)["best"]
-    assert np.array_equal(rle_decode(stored_instance(shapes.service, added["id"]).rle),
+    assert added.label == top[0].label
+    assert added.label_confidence == pytest.approx(top[0].confidence)
+    best = regions.segment(shapes.project, shapes.ids[1], CLICK).best
+    assert np.array_equal(rle_decode(stored_instance(shapes.service, added.id).rle),
                           regions.mask(shapes.project, shapes.ids[1], CLICK, best)[2])
 
 
@@ -286,7 +284,7 @@ def test_add_instance_refuses_unknown_labels_bad_choices_and_empty_masks(shapes:
     sam.mask_threshold = 1e9  # every logit is below it: SAM's masks come out empty
     try:
         empty = regions.segment(shapes.project, shapes.ids[0], CLICK)
-        assert [m["area"] for m in empty["masks"]] == [0, 0, 0] and empty["masks"][0]["bbox"] == [0.0] * 4
+        assert [m.area for m in empty.masks] == [0, 0, 0] and empty.masks[0].bbox == (0.0,) * 4
         with pytest.raises(InvalidInput, match="mask: this mask is empty"):
             regions.add_instance(shapes.project, shapes.ids[0], CLICK, label="square")
     finally:
@@ -298,29 +296,29 @@ def test_delete_relabel_and_undo_each_action_with_an_append_only_history(shapes:
     regions, image_id = shapes.regions, shapes.ids[0]
     added = regions.add_instance(shapes.project, image_id, CLICK, label="square", annotator="ann")
     with pytest.raises(InvalidInput, match="label: unknown class 'dog' \\(classes: square, circle, background\\)"):
-        regions.relabel_instance(shapes.project, added["id"], "dog", annotator="ann")
+        regions.relabel_instance(shapes.project, added.id, "dog", annotator="ann")
     history = events(shapes)
     assert [e[1] for e in history] == ["add"]
-    regions.relabel_instance(shapes.project, added["id"], "circle", annotator="ann")
-    assert [i["label"] for i in regions.instances(shapes.project, image_id)] == ["circle"]
+    regions.relabel_instance(shapes.project, added.id, "circle", annotator="ann")
+    assert [i.label for i in regions.instances(shapes.project, image_id)] == ["circle"]
     history = appended_one(shapes, history)
-    regions.delete_instance(shapes.project, added["id"], annotator="ann")
+    regions.delete_instance(shapes.project, added.id, annotator="ann")
     assert regions.instances(shapes.project, image_id) == []
     history = appended_one(shapes, history)
-    with pytest.raises(NotFound, match=f"instance: no instance #{added['id']}"):
-        regions.relabel_instance(shapes.project, added["id"], "square", annotator="ann")
+    with pytest.raises(NotFound, match=f"instance: no instance #{added.id}"):
+        regions.relabel_instance(shapes.project, added.id, "square", annotator="ann")
     expected_undos = [("delete", ["circle"]), ("relabel", ["square"]), ("add", [])]
     for action, labels in expected_undos:
         done = regions.undo(shapes.project, annotator="ann")
-        assert done["undone"] == action and done["instance_id"] == added["id"] and done["image_id"] == image_id
-        assert [i["label"] for i in regions.instances(shapes.project, image_id)] == labels
+        assert done.undone == action and done.instance_id == added.id and done.image_id == image_id
+        assert [i.label for i in regions.instances(shapes.project, image_id)] == labels
         history = appended_one(shapes, history)
     assert [e[1] for e in history] == ["add", "relabel", "delete", "undo", "undo", "undo"]
     assert [e[7] for e in history[3:]] == [history[2][0], history[1][0], history[0][0]]
     with pytest.raises(Conflict, match="undo: you have no region action left"):
         regions.undo(shapes.project, annotator="ann")
-    with pytest.raises(NotFound, match=f"instance: no instance #{added['id']}"):
-        regions.delete_instance(shapes.project, added["id"], annotator="ann")  # its add was undone
+    with pytest.raises(NotFound, match=f"instance: no instance #{added.id}"):
+        regions.delete_instance(shapes.project, added.id, annotator="ann")  # its add was undone
     with pytest.raises(NotFound, match="instance: no instance #424242"):
         regions.delete_instance(shapes.project, 424242, annotator="ann")
 
@@ -330,14 +328,14 @@ def test_undo_never_undoes_another_users_action(shapes: Shapes) -> None:
     mine = regions.add_instance(shapes.project, image_id, CLICK, label="square", annotator="ann")
     theirs = regions.add_instance(shapes.project, image_id, {"points": [[45, 30, 1]]}, label="circle",
                                   annotator="bob")
-    regions.relabel_instance(shapes.project, mine["id"], "background", annotator="bob")
+    regions.relabel_instance(shapes.project, mine.id, "background", annotator="bob")
     done = regions.undo(shapes.project, annotator="ann")
-    assert done["undone"] == "add" and done["instance_id"] == mine["id"]
-    assert [i["id"] for i in regions.instances(shapes.project, image_id)] == [theirs["id"]]
+    assert done.undone == "add" and done.instance_id == mine.id
+    assert [i.id for i in regions.instances(shapes.project, image_id)] == [theirs.id]
     with pytest.raises(Conflict):
         regions.undo(shapes.project, annotator="ann")
-    assert regions.undo(shapes.project, annotator="bob")["undone"] == "relabel"
-    assert regions.undo(shapes.project, annotator="bob")["instance_id"] == theirs["id"]
+    assert regions.undo(shapes.project, annotator="bob").undone == "relabel"
+    assert regions.undo(shapes.project, annotator="bob").instance_id == theirs.id
     assert regions.instances(shapes.project, image_id) == []
 
 
@@ -356,11 +354,11 @@ def unknown_user_is_refused(shapes: Shapes) -> None:
     with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
         regions.add_instance(shapes.project, shapes.ids[0], CLICK, label="square", annotator="mallory")
     added = regions.add_instance(shapes.project, shapes.ids[0], CLICK, label="square", annotator="boss")
-    for action in (lambda: regions.delete_instance(shapes.project, added["id"], annotator="mallory"),
-                   lambda: regions.relabel_instance(shapes.project, added["id"], "circle", annotator="mallory"),
+    for action in (lambda: regions.delete_instance(shapes.project, added.id, annotator="mallory"),
+                   lambda: regions.relabel_instance(shapes.project, added.id, "circle", annotator="mallory"),
                    lambda: regions.undo(shapes.project, annotator="mallory"),
-                   lambda: propose(regions, shapes.project, annotator="mallory"),
-                   lambda: decide(regions, shapes.project, 1, accept=False, annotator="mallory")):
+                   lambda: regions.propose(shapes.project, annotator="mallory"),
+                   lambda: regions.decide_proposal(shapes.project, 1, accept=False, annotator="mallory")):
         with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
             action()
     assert regions.instances(shapes.project, shapes.ids[0]) == [added]
@@ -371,11 +369,11 @@ def unknown_user_is_refused(shapes: Shapes) -> None:
 
 def test_propose_stores_named_proposals_queued_by_uncertainty_without_duplicates(shapes: Shapes) -> None:
     regions = shapes.regions
-    assert propose(regions, shapes.project, points_per_side=8).proposed == 0  # SAM's own thresholds keep none
-    weak = propose(regions, shapes.project, **{**LOOSE, "min_confidence": 1.0})
+    assert regions.propose(shapes.project, points_per_side=8).proposed == 0  # SAM's own thresholds keep none
+    weak = regions.propose(shapes.project, **{**LOOSE, "min_confidence": 1.0})
     assert weak.proposed == 0 and weak.weak > 0 and weak.images == 3 and proposal_rows(shapes) == []
-    first = propose(regions, shapes.project, **LOOSE)
-    assert first.proposed == weak.weak and first.weak == 0 and first.errors == []
+    first = regions.propose(shapes.project, **LOOSE)
+    assert first.proposed == weak.weak and first.weak == 0 and first.errors == ()
     rows = proposal_rows(shapes)
     assert len(rows) == first.proposed and {r.image_id for r in rows} <= set(shapes.ids)
     for row in rows:
@@ -387,77 +385,77 @@ def test_propose_stores_named_proposals_queued_by_uncertainty_without_duplicates
         assert row.uncertainty == pytest.approx(1 - (top2[1] - top2[0]), abs=1e-6) and row.status == "open"
         assert row.model_id == "clipmark-tiny@random:0" and row.segmenter_id == "tiny@random:0"
         assert rle_decode(row.rle).sum() == row.area > 0
-    queue = next_proposals(regions, shapes.project, limit=100)
-    assert [q["uncertainty"] for q in queue] == sorted((r.uncertainty for r in rows), reverse=True)
-    top = queue[0]["top"]
-    assert len(top) == 3 and top[0]["confidence"] >= top[1]["confidence"] >= top[2]["confidence"]
-    again = propose(regions, shapes.project, **LOOSE)
+    queue = regions.next_proposals(shapes.project, limit=100)
+    assert [q.uncertainty for q in queue] == sorted((r.uncertainty for r in rows), reverse=True)
+    top = queue[0].top
+    assert len(top) == 3 and top[0].confidence >= top[1].confidence >= top[2].confidence
+    again = regions.propose(shapes.project, **LOOSE)
     assert again.proposed == 0 and again.duplicates >= first.proposed
     assert len(proposal_rows(shapes)) == len(rows)
 
 
 def test_accept_reject_are_remembered_and_undoable(shapes: Shapes) -> None:
     regions = shapes.regions
-    assert propose(regions, shapes.project, **LOOSE).proposed >= 2
-    first, second = next_proposals(regions, shapes.project, limit=2)
-    accepted = decide(regions, shapes.project, first["id"], accept=True, annotator="ann")
-    instance = accepted["instance"]
-    assert accepted["status"] == "accepted" and instance["source"] == "proposal"
-    assert instance["label"] == first["top"][0]["label"]
-    assert instance["label_confidence"] == pytest.approx(first["top"][0]["confidence"])
-    assert instance in regions.instances(shapes.project, first["image_id"])
-    assert stored_instance(shapes.service, instance["id"]).rle == first["rle"]
-    assert decide(regions, shapes.project, second["id"], accept=False, annotator="ann") == {
-        "proposal": second["id"], "status": "rejected"}
-    open_ids = [q["id"] for q in next_proposals(regions, shapes.project, limit=100)]
-    assert first["id"] not in open_ids and second["id"] not in open_ids
-    with pytest.raises(Conflict, match=f"proposal: #{first['id']} was already accepted"):
-        decide(regions, shapes.project, first["id"], accept=False, annotator="ann")
+    assert regions.propose(shapes.project, **LOOSE).proposed >= 2
+    first, second = regions.next_proposals(shapes.project, limit=2)
+    accepted = regions.decide_proposal(shapes.project, first.id, accept=True, annotator="ann")
+    instance = accepted.instance
+    assert accepted.status == "accepted" and instance.source == "proposal"
+    assert instance.label == first.top[0].label
+    assert instance.label_confidence == pytest.approx(first.top[0].confidence)
+    assert instance in regions.instances(shapes.project, first.image_id)
+    assert stored_instance(shapes.service, instance.id).rle == first.rle
+    assert regions.decide_proposal(shapes.project, second.id, accept=False, annotator="ann") == ProposalDecision(
+        proposal=second.id, status="rejected")
+    open_ids = [q.id for q in regions.next_proposals(shapes.project, limit=100)]
+    assert first.id not in open_ids and second.id not in open_ids
+    with pytest.raises(Conflict, match=f"proposal: #{first.id} was already accepted"):
+        regions.decide_proposal(shapes.project, first.id, accept=False, annotator="ann")
     with pytest.raises(NotFound, match="proposal: no proposal #9999"):
-        decide(regions, shapes.project, 9999, accept=True, annotator="ann")
-    rerun = propose(regions, shapes.project, **LOOSE)
-    assert rerun.proposed == 0 and {r.status for r in proposal_rows(shapes) if r.id == second["id"]} == {
+        regions.decide_proposal(shapes.project, 9999, accept=True, annotator="ann")
+    rerun = regions.propose(shapes.project, **LOOSE)
+    assert rerun.proposed == 0 and {r.status for r in proposal_rows(shapes) if r.id == second.id} == {
         "rejected"}
-    assert regions.undo(shapes.project, annotator="ann")["undone"] == "reject_proposal"
-    assert regions.undo(shapes.project, annotator="ann")["undone"] == "accept_proposal"
-    assert regions.instances(shapes.project, first["image_id"]) == []
-    open_ids = [q["id"] for q in next_proposals(regions, shapes.project, limit=100)]
-    assert first["id"] in open_ids and second["id"] in open_ids
-    relabeled = decide(regions, shapes.project, first["id"], accept=True, label="background", annotator="ann")
-    assert relabeled["instance"]["label"] == "background"
-    probs = dict(zip((t["label"] for t in first["top"]), (t["confidence"] for t in first["top"]), strict=True))
-    assert relabeled["instance"]["label_confidence"] == pytest.approx(probs["background"])
+    assert regions.undo(shapes.project, annotator="ann").undone == "reject_proposal"
+    assert regions.undo(shapes.project, annotator="ann").undone == "accept_proposal"
+    assert regions.instances(shapes.project, first.image_id) == []
+    open_ids = [q.id for q in regions.next_proposals(shapes.project, limit=100)]
+    assert first.id in open_ids and second.id in open_ids
+    relabeled = regions.decide_proposal(shapes.project, first.id, accept=True, label="background", annotator="ann")
+    assert relabeled.instance.label == "background"
+    probs = dict(zip((t.label for t in first.top), (t.confidence for t in first.top), strict=True))
+    assert relabeled.instance.label_confidence == pytest.approx(probs["background"])
 
 
 def test_a_bad_image_is_reported_and_the_run_goes_on(shapes: Shapes) -> None:
     shapes.files[1].unlink()
-    summary = propose(shapes.regions, shapes.project, **LOOSE)
+    summary = shapes.regions.propose(shapes.project, **LOOSE)
     assert summary.images == 3 and summary.proposed > 0
     assert len(summary.errors) == 1 and summary.errors[0]["file"] == f"image #{shapes.ids[1]}"
     assert "no such file" in summary.errors[0]["reason"]
     assert {r.image_id for r in proposal_rows(shapes)} <= {shapes.ids[0], shapes.ids[2]}
     with pytest.raises(InvalidInput, match="min-confidence"):
-        propose(shapes.regions, shapes.project, min_confidence=1.5)
+        shapes.regions.propose(shapes.project, min_confidence=1.5)
     with pytest.raises(InvalidInput, match="--pred-iou-thresh: 2.0 is not between 0 and 1"):
-        propose(shapes.regions, shapes.project, pred_iou_thresh=2.0)
+        shapes.regions.propose(shapes.project, pred_iou_thresh=2.0)
     with pytest.raises(InvalidInput, match="--stability-score-thresh: -0.1 is not between 0 and 1"):
-        propose(shapes.regions, shapes.project, stability_score_thresh=-0.1)
+        shapes.regions.propose(shapes.project, stability_score_thresh=-0.1)
     with pytest.raises(InvalidInput, match="--points-per-side: 0 is not an integer >= 1"):
-        propose(shapes.regions, shapes.project, points_per_side=0)
+        shapes.regions.propose(shapes.project, points_per_side=0)
 
 
 def test_proposals_without_a_text_head_are_queued_by_sams_doubt(service: Service, tmp_path: Path) -> None:
     shapes = make_project(service, tmp_path, "no-clip", shade=150, embed=False)
-    summary = propose(shapes.regions, shapes.project, **{**LOOSE, "min_confidence": 1.0})
+    summary = shapes.regions.propose(shapes.project, **{**LOOSE, "min_confidence": 1.0})
     assert summary.proposed > 0 and summary.weak == 0  # no CLIP: nothing to call weak
     rows = proposal_rows(shapes)
     for row in rows:
         assert row.probs is None and row.label_id is None and row.model_id is None
         assert row.uncertainty == pytest.approx(1 - min(max(row.predicted_iou, 0.0), 1.0))
-    assert next_proposals(shapes.regions, shapes.project, limit=1)[0]["top"] == []
+    assert shapes.regions.next_proposals(shapes.project, limit=1)[0].top == ()
     with pytest.raises(InvalidInput, match="label: CLIP has no proposal"):
-        decide(shapes.regions, shapes.project, rows[0].id, accept=True)
-    assert decide(shapes.regions, shapes.project, rows[0].id, accept=True, label="circle")["status"] == "accepted"
+        shapes.regions.decide_proposal(shapes.project, rows[0].id, accept=True)
+    assert shapes.regions.decide_proposal(shapes.project, rows[0].id, accept=True, label="circle").status == "accepted"
 
 
 # -- embeddings ahead of time ------------------------------------------------------------------
@@ -467,13 +465,13 @@ def test_embed_all_reports_computed_cached_and_errors(shapes: Shapes) -> None:
     regions = shapes.regions
     before = regions.segmenter().encoder_runs
     shapes.files[2].unlink()
-    report = embed_all(regions, shapes.project, image_ids=shapes.ids[:2])
-    assert (report["images"], report["computed"], report["cached"], report["errors"]) == (2, 2, 0, [])
-    report = embed_all(regions, shapes.project)
-    assert (report["images"], report["computed"], report["cached"]) == (3, 0, 2)
-    assert report["model_id"] == "tiny@random:0"
-    assert [e["file"] for e in report["errors"]] == [f"image #{shapes.ids[2]}"]
-    assert "no such file" in report["errors"][0]["reason"]
+    report = regions.embed_all(shapes.project, image_ids=shapes.ids[:2])
+    assert (report.images, report.computed, report.cached, report.errors) == (2, 2, 0, ())
+    report = regions.embed_all(shapes.project)
+    assert (report.images, report.computed, report.cached) == (3, 0, 2)
+    assert report.model_id == "tiny@random:0"
+    assert [e["file"] for e in report.errors] == [f"image #{shapes.ids[2]}"]
+    assert "no such file" in report.errors[0]["reason"]
     assert regions.segmenter().encoder_runs == before + 2
 
 
@@ -492,7 +490,7 @@ def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> N
     top = shapes.regions.candidate_labels(project, image_id, CLICK, None, k=len(CLASSES))
     state = service.state(project)
     model = service.load_model(service.model_spec())
-    with Image.open(service.thumbnail(image, size=1024)) as display:  # images this small keep their size
+    with Image.open(service.workspace().thumbs.path(sha256=image.sha256, file_path=image.file_path, size=1024)) as display:  # images this small keep their size
         crop = masked_crop(np.asarray(display.convert("RGB")), mask)
     with torch.inference_mode():
         features = model.module.encode_image(model.preprocess(Image.fromarray(crop))[None])
@@ -501,7 +499,7 @@ def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> N
     with service.sessions.begin() as session:
         names = {c.id: c.name for c in session.scalars(select(LabelClass))}
     expected = {names[label_id]: float(p) for label_id, p in zip(state.label_ids, probs, strict=True)}
-    assert {e["label"] for e in top} == set(CLASSES)
+    assert {e.label for e in top} == set(CLASSES)
     for entry in top:
-        assert entry["confidence"] == pytest.approx(expected[entry["label"]], abs=1e-4)
-    assert [e["confidence"] for e in top] == sorted((e["confidence"] for e in top), reverse=True)
+        assert entry.confidence == pytest.approx(expected[entry.label], abs=1e-4)
+    assert [e.confidence for e in top] == sorted((e.confidence for e in top), reverse=True)

@@ -79,11 +79,12 @@ class Segmenter(Protocol):
         box: np.ndarray | None = None,
         mask_input: np.ndarray | None = None,
         multimask: bool = True,
+        max_side: int | None = None,
     ) -> MaskPrediction: ...
 
     def generate(self, image: np.ndarray, *, embedding: ImageEmbedding | None = None, points_per_side: int = 16,
                  pred_iou_thresh: float = 0.8, stability_score_thresh: float = 0.85, min_mask_region_area: int = 0,
-                 max_masks: int = 100) -> list[dict]: ...
+                 max_masks: int = 100) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ class SamSegmenter:
         stability_score_thresh: float = 0.85,
         min_mask_region_area: int = 0,
         max_masks: int = 100,
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         """Automatic masks over a point grid (no crops); reuses `embedding` instead of re-encoding."""
         import torch
 

@@ -22,7 +22,7 @@ class Prompts:
     box: tuple[float, float, float, float] | None = None
 
     @classmethod
-    def parse(cls, data: dict[str, Any] | None, *, width: int, height: int) -> Prompts:
+    def parse(cls, data: object, *, width: int, height: int) -> Prompts:
         """Validate what the browser or CLI sent: {"points": [[x, y, 1|0], ...], "box": [x0, y0, x1, y1]}."""
         data = {} if data is None else data
         if not isinstance(data, dict):

@@ -1,19 +1,16 @@
-"""What the region view of a client needs besides Regions: all instances of an image drawn into one
-small PNG (one request, however many instances), and stepping through a project's images."""
+"""All instances of an image drawn into one small palette PNG (one picture, however many
+instances), and the colour each instance is drawn in (the instance list shows the same swatch)."""
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from PIL import Image as Picture
 
-from core.store.schema import Image
-
-if TYPE_CHECKING:
-    from core.service import Service
+from core.segment.masks import rle_decode
 
 # Distinct colours for instances (RGBA); the outline of each is drawn opaque.
 PALETTE = ((230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
@@ -28,10 +25,6 @@ def colour(index: int) -> tuple[int, int, int]:
 def instances_png(rles: Sequence[dict[str, Any]], *, max_side: int = 640) -> bytes | None:
     """One palette PNG with every mask filled in its colour (instance k: colour(k)) and outlined;
     None without instances. Masks are reduced to the overlay size before they are combined."""
-    from PIL import Image as PILImage
-
-    from core.segment.masks import rle_decode
-
     if not rles:
         return None
     height, width = rles[0]["size"]
@@ -45,7 +38,7 @@ def instances_png(rles: Sequence[dict[str, Any]], *, max_side: int = 640) -> byt
     for rgb in PALETTE:
         palette += [*rgb, *rgb]
         alpha += [FILL_ALPHA, 255]
-    picture = PILImage.fromarray(index, mode="P")
+    picture = Picture.fromarray(index, mode="P")
     picture.putpalette(palette)
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG", transparency=bytes(alpha))  # optimize=True costs ~10x the time
@@ -57,41 +50,3 @@ def _edge(mask: np.ndarray) -> np.ndarray:
     padded = np.pad(mask, 1, constant_values=False)
     inner = padded[:-2, 1:-1] & padded[2:, 1:-1] & padded[1:-1, :-2] & padded[1:-1, 2:]
     return mask & ~inner
-
-
-def neighbour_image(service: Service, project: str, image_id: int | None, step: int) -> int | None:
-    """The next (step > 0) or previous usable image of the project by id; wraps around at the ends."""
-    with service.sessions.begin() as session:
-        project_id = service.project(session, project).id
-        base = select(Image.id).where(Image.project_id == project_id, Image.status == "ok")
-        current = -1 if image_id is None else int(image_id)
-        if step >= 0:
-            found = session.scalar(base.where(Image.id > current).order_by(Image.id).limit(1))
-            return found if found is not None else session.scalar(base.order_by(Image.id).limit(1))
-        found = session.scalar(base.where(Image.id < current).order_by(Image.id.desc()).limit(1))
-        return found if found is not None else session.scalar(base.order_by(Image.id.desc()).limit(1))
-
-
-def image_instances(service: Service, project: str, image_id: int) -> list[dict[str, Any]]:
-    """The live instances of an image in drawing order, with their masks (RLE) and class names."""
-    from core.regions import _class_names, instance_dict
-    from core.store import regions as store
-
-    with service.sessions.begin() as session:
-        project_id = service.project(session, project).id
-        names = _class_names(session, project_id)
-        rows = store.instances_of_image(session, image_id=int(image_id))
-        return [{**instance_dict(row, names.get(row.label_id)), "rle": row.rle} for row in rows
-                if row.project_id == project_id]
-
-
-def open_proposals_of(service: Service, project: str, image_id: int) -> int:
-    from sqlalchemy import func
-
-    from core.store.schema import RegionProposal
-
-    with service.sessions.begin() as session:
-        project_id = service.project(session, project).id
-        query = select(func.count()).where(RegionProposal.project_id == project_id,
-                                           RegionProposal.image_id == int(image_id), RegionProposal.status == "open")
-        return session.scalar(query) or 0

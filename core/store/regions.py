@@ -4,13 +4,14 @@ that take a session and never commit (the caller owns the transaction)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from core.store.schema import Instance, LabelClass, RegionEvent, RegionProposal, User, utcnow
+from core.store.schema import Image, Instance, LabelClass, Lease, RegionEvent, RegionProposal, User, utcnow
 
 # -- instances ---------------------------------------------------------------------------------
 
@@ -117,3 +118,36 @@ def decide_proposal(session: Session, proposal_row: RegionProposal, *, status: s
     proposal_row.decided_by = user_id if status != "open" else None
     proposal_row.decided_at = utcnow() if status != "open" else None
     session.flush()
+
+
+# -- what region actions look up -------------------------------------------------------------
+
+
+def usable_image_ids(session: Session, *, project_id: int) -> list[int]:
+    query = select(Image.id).where(Image.project_id == project_id, Image.status == "ok").order_by(Image.id)
+    return list(session.scalars(query))
+
+
+def neighbour_image(session: Session, *, project_id: int, image_id: int | None, step: int) -> int | None:
+    """The next (step >= 0) or previous usable image of the project by id; wraps around at the ends."""
+    base = select(Image.id).where(Image.project_id == project_id, Image.status == "ok")
+    current = -1 if image_id is None else int(image_id)
+    if step >= 0:
+        found = session.scalar(base.where(Image.id > current).order_by(Image.id).limit(1))
+        return found if found is not None else session.scalar(base.order_by(Image.id).limit(1))
+    found = session.scalar(base.where(Image.id < current).order_by(Image.id.desc()).limit(1))
+    return found if found is not None else session.scalar(base.order_by(Image.id.desc()).limit(1))
+
+
+def count_open_proposals(session: Session, *, project_id: int, image_id: int) -> int:
+    query = select(func.count()).where(RegionProposal.project_id == project_id, RegionProposal.image_id == image_id,
+                                       RegionProposal.status == "open")
+    return session.scalar(query) or 0
+
+
+def holds_live_lease(session: Session, *, image_id: int, user_id: int, now: datetime | None = None) -> bool:
+    """Does this user hold a live (unfinished, unexpired) lease on the image? Then it is theirs to
+    edit: other annotators may not change the instances they drew on it."""
+    query = select(func.count()).where(Lease.image_id == image_id, Lease.user_id == user_id,
+                                       Lease.done.is_(False), Lease.expires_at >= (now or utcnow()))
+    return bool(session.scalar(query))

@@ -1,76 +1,60 @@
 """CLIP names regions: each mask's crop (outside the mask filled with CLIP's mean colour, as
-RegionCLIP-style zero-shot region classification does) is embedded with the project's CLIP model
-and scored against the project's zero-shot text head."""
+RegionCLIP-style zero-shot region classification does) is scored by the injected CropClassifier
+against the project's zero-shot text head."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
 
 import numpy as np
+from PIL import Image as Picture
 
-from core.errors import ModelLoadError
-
-if TYPE_CHECKING:
-    from core.service import Service
+from core.errors import InvalidInput, ModelLoadError
+from core.segment.masks import masked_crop
+from core.usecases.regions.ports import CropClassifier
+from core.usecases.regions.results import LabelScore
 
 CROP_BATCH = 32
 
 
-def region_probs(service: Service, project: str, pixels: np.ndarray, masks: Sequence[np.ndarray]
-                 ) -> tuple[np.ndarray | None, list[int], list[str]]:
-    """(probabilities (M, K) over the project's classes, their label ids, their names); probs None
-    when the project has no CLIP embeddings/text head or the model cannot be loaded."""
-    state = service.state(project)
-    with state.lock:
-        head, scale, label_ids, model_id = state.head, state.logit_scale, list(state.label_ids), state.model_id
-    names = _names(service, project, label_ids)
-    if head is None or model_id is None or not masks:
-        return None, label_ids, names
+def region_probs(classifier: CropClassifier, project_id: int, pixels: np.ndarray, masks: Sequence[np.ndarray]
+                 ) -> tuple[np.ndarray | None, list[int]]:
+    """(probabilities (M, K), the class ids of the columns); probs None when the project has no
+    CLIP model or text head (or it cannot be loaded), or there is no mask."""
+    if not masks:
+        return None, []
+    found: list[np.ndarray] = []
+    label_ids: list[int] = []
     try:
-        model = _clip_model(service, project, model_id)
+        for start in range(0, len(masks), CROP_BATCH):
+            crops = [Picture.fromarray(masked_crop(pixels, m)) for m in masks[start:start + CROP_BATCH]]
+            probs, label_ids = classifier.probs(project_id, crops)
+            found.append(probs)
     except ModelLoadError:
-        return None, label_ids, names
-    features = np.concatenate([_embed_crops(model, pixels, masks[start:start + CROP_BATCH])
-                               for start in range(0, len(masks), CROP_BATCH)])
-    logits = scale * features @ head.T
-    logits -= logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits)
-    return probs / probs.sum(axis=1, keepdims=True), label_ids, names
+        return None, []
+    return np.concatenate(found), label_ids
 
 
-def name_regions(service: Service, project: str, pixels: np.ndarray, masks: Sequence[np.ndarray], *,
-                 k: int | None = 3) -> list[list[dict[str, Any]]]:
-    """The top-k classes (None: all) of each mask, [{label, confidence}], best first; [] per mask without CLIP."""
-    probs, _, names = region_probs(service, project, pixels, masks)
-    if probs is None:
-        return [[] for _ in masks]
-    return [top_k(row, names, k) for row in probs]
-
-
-def top_k(probs: np.ndarray, names: list[str], k: int | None) -> list[dict[str, Any]]:
+def top_k(probs: np.ndarray, label_ids: Sequence[int], names: Mapping[int, str], k: int | None
+          ) -> tuple[LabelScore, ...]:
+    """The k most probable classes (None: all), best first."""
     order = np.argsort(-probs, kind="stable")[:k]
-    return [{"label": names[j], "confidence": float(probs[j])} for j in order]
+    return tuple(LabelScore(label=names.get(label_ids[j], str(label_ids[j])), confidence=float(probs[j]))
+                 for j in order)
 
 
-def _names(service: Service, project: str, label_ids: list[int]) -> list[str]:
-    from core.store import repo
-
-    with service.sessions.begin() as session:
-        project_id = service.project(session, project).id
-        by_id = {c.id: c.name for c in repo.classes_of(session, project_id=project_id, include_archived=True)}
-    return [by_id.get(i, str(i)) for i in label_ids]
-
-
-def _clip_model(service: Service, project: str, model_id: str) -> Any:
-    with service.sessions.begin() as session:
-        spec = service.model_spec(service.project(session, project))
-    return service._model_for(spec, model_id)
+def chosen_label(label: str | None, top: Sequence[LabelScore]) -> tuple[str, float | None]:
+    """The class to save (`label`, else CLIP's best) and CLIP's confidence in it (None: not scored)."""
+    if label:
+        match = next((t for t in top if t.label == label), None)
+        return label, None if match is None else match.confidence
+    if not top:
+        raise InvalidInput("label: CLIP has no proposal for this project (no model or text head yet); pick a class")
+    return top[0].label, top[0].confidence
 
 
-def _embed_crops(model: Any, pixels: np.ndarray, masks: Sequence[np.ndarray]) -> np.ndarray:
-    from PIL import Image
-
-    from core.segment.masks import masked_crop
-
-    return model.encode_pictures([Image.fromarray(masked_crop(pixels, mask)) for mask in masks])
+def class_id(live: Mapping[str, int], label: str) -> int:
+    """The id of the class named `label` among the project's live classes (InvalidInput listing them)."""
+    if label not in live:
+        raise InvalidInput(f"label: unknown class '{label}' (classes: {', '.join(live)})")
+    return live[label]
