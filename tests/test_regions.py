@@ -68,11 +68,11 @@ class Shapes:
 
 def make_project(service: Service, folder: Path, name: str, *, shade: int = 0, embed: bool = True) -> Shapes:
     files = draw_shapes(folder / name, shade)
-    service.create_project(name, classes=[ClassSpec(c) for c in CLASSES])
-    service.import_images(name, files, progress=False)
+    service.projects.create(name, classes=[ClassSpec(c) for c in CLASSES])
+    service.importing.images(name, files, progress=False)
     if embed:
-        service.embed(name, progress=False)
-    with service.sessions.begin() as session:
+        service.embedding.embed(name, progress=False)
+    with service.context.sessions.begin() as session:
         by_path = {row.file_path: row.id for row in session.scalars(select(ImageRow))}
     return Shapes(service, name, [by_path[str(f)] for f in files], files)
 
@@ -99,13 +99,13 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
 
 @pytest.fixture()
 def shapes(service: Service, tmp_path: Path) -> Shapes:
-    shade = len(service.project_names()) + 1
+    shade = len(service.projects.names()) + 1
     return make_project(service, tmp_path, f"p{shade}", shade=shade)
 
 
 def events(shapes: Shapes) -> list[tuple]:
-    with shapes.service.sessions.begin() as session:
-        project_id = shapes.service.project(session, shapes.project).id
+    with shapes.service.context.sessions.begin() as session:
+        project_id = shapes.service.context.project(session, shapes.project).id
         rows = session.scalars(select(RegionEvent).where(RegionEvent.project_id == project_id)
                                .order_by(RegionEvent.id))
         return [(e.id, e.action, e.instance_id, e.proposal_id, e.annotator_id, e.label_before_id, e.label_after_id,
@@ -120,7 +120,7 @@ def appended_one(shapes: Shapes, before: list[tuple]) -> list[tuple]:
 
 
 def stored_instance(service: Service, instance_id: int) -> Instance:
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         row = session.get(Instance, instance_id)
         assert row is not None
         session.expunge(row)
@@ -128,8 +128,8 @@ def stored_instance(service: Service, instance_id: int) -> Instance:
 
 
 def proposal_rows(shapes: Shapes) -> list[RegionProposal]:
-    with shapes.service.sessions.begin() as session:
-        project_id = shapes.service.project(session, shapes.project).id
+    with shapes.service.context.sessions.begin() as session:
+        project_id = shapes.service.context.project(session, shapes.project).id
         query = select(RegionProposal).where(RegionProposal.project_id == project_id).order_by(RegionProposal.id)
         rows = list(session.scalars(query))
         session.expunge_all()
@@ -343,7 +343,7 @@ def test_team_mode_refuses_unknown_users(tmp_path: Path) -> None:
     service = Service(tiny_region_settings(tmp_path))
     try:
         shapes = make_project(service, tmp_path, "team")
-        service.add_user("boss", role="admin", password="correct horse")
+        service.team.add_user("boss", role="admin", password="correct horse")
         unknown_user_is_refused(shapes)
     finally:
         service.close()
@@ -362,6 +362,46 @@ def unknown_user_is_refused(shapes: Shapes) -> None:
         with pytest.raises(PermissionDenied, match="unknown user 'mallory'"):
             action()
     assert regions.instances(shapes.project, shapes.ids[0]) == [added]
+
+
+def test_annotators_may_not_edit_instances_someone_draws_on_an_image_they_hold(tmp_path: Path) -> None:
+    """Region edits follow the lease rule of image decisions: while ann holds a live lease on the
+    image, bob (annotator) may not relabel or delete her instance; a reviewer may, and the edit is a
+    region event in the reviewer's name; once ann gives the image back, bob may too."""
+    from core.usecases.team import leases
+
+    service = Service(tiny_region_settings(tmp_path))
+    try:
+        shapes = make_project(service, tmp_path, "owned")
+        for name, role in (("boss", "admin"), ("ann", "annotator"), ("bob", "annotator"), ("rita", "reviewer")):
+            service.team.add_user(name, role=role, password="correct horse")
+        image_id, regions = shapes.ids[0], shapes.regions
+        with service.context.sessions.begin() as session:
+            ann = service.context.annotator(session, "ann", "label")
+            project_id = service.context.project(session, shapes.project).id
+            assert leases.claim(session, project_id=project_id, image_id=image_id, user_id=ann.id) is not None
+        drawn = regions.add_instance(shapes.project, image_id, CLICK, label="square", annotator="ann")
+        before = events(shapes)
+        refused = f"instance: #{drawn.id} was drawn by ann, who is labeling image #{image_id} now"
+        with pytest.raises(Conflict, match=refused):
+            regions.relabel_instance(shapes.project, drawn.id, "circle", annotator="bob")
+        with pytest.raises(Conflict, match=refused):
+            regions.delete_instance(shapes.project, drawn.id, annotator="bob")
+        assert events(shapes) == before and regions.instances(shapes.project, image_id) == [drawn]
+        assert regions.relabel_instance(shapes.project, drawn.id, "circle", annotator="rita").label == "circle"
+        edit = appended_one(shapes, before)[-1]
+        with service.context.sessions.begin() as session:
+            rita = service.context.annotator(session, "rita", "label")
+        assert (edit[1], edit[2], edit[4]) == ("relabel", drawn.id, rita.id)
+        mine = regions.add_instance(shapes.project, image_id, {"points": [[45, 30, 1]]}, label="circle",
+                                    annotator="ann")
+        assert regions.delete_instance(shapes.project, mine.id, annotator="ann").deleted  # her own
+        with service.context.sessions.begin() as session:
+            leases.release(session, image_id=image_id, user_id=ann.id)
+        regions.undo(shapes.project, annotator="ann")  # her instance is back; she holds no lease now
+        assert regions.delete_instance(shapes.project, mine.id, annotator="bob").deleted
+    finally:
+        service.close()
 
 
 # -- proposals ---------------------------------------------------------------------------------
@@ -488,15 +528,17 @@ def test_clip_names_the_masked_crop_with_the_zero_shot_head(shapes: Shapes) -> N
     service, project, image_id = shapes.service, shapes.project, shapes.ids[0]
     image, _, mask, _ = shapes.regions.mask(project, image_id, CLICK, None)
     top = shapes.regions.candidate_labels(project, image_id, CLICK, None, k=len(CLASSES))
-    state = service.state(project)
-    model = service.load_model(service.model_spec())
-    with Image.open(service.workspace().thumbs.path(sha256=image.sha256, file_path=image.file_path, size=1024)) as display:  # images this small keep their size
+    with service.context.read_sessions.begin() as session:
+        state = service.states.get(session, service.context.project(session, project))
+    model = service.models.load(service.models.spec())
+    display_copy = service.workspace.thumbs.path(sha256=image.sha256, file_path=image.file_path, size=1024)
+    with Image.open(display_copy) as display:  # images this small keep their size
         crop = masked_crop(np.asarray(display.convert("RGB")), mask)
     with torch.inference_mode():
         features = model.module.encode_image(model.preprocess(Image.fromarray(crop))[None])
     features = torch.nn.functional.normalize(features.float(), dim=-1).numpy()
     probs = torch.softmax(torch.from_numpy(state.logit_scale * features @ state.head.T), dim=-1).numpy()[0]
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         names = {c.id: c.name for c in session.scalars(select(LabelClass))}
     expected = {names[label_id]: float(p) for label_id, p in zip(state.label_ids, probs, strict=True)}
     assert {e.label for e in top} == set(CLASSES)
