@@ -2,46 +2,32 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from core import validation
 from core.errors import InvalidInput
 from core.store.repo import ClassSpec
 
 
-def parse_label_list(text: str) -> list[ClassSpec]:
-    names = [part.strip() for part in text.split(",")]
-    return validate_classes([ClassSpec(name) for name in names if name], source="--labels")
+def parse_label_list(text: str, *, field: str = "--labels") -> list[ClassSpec]:
+    """Comma-separated class names, each checked by validation.class_name; names equal ignoring case
+    are refused (validation.unique_name), and so is a list longer than a labels file may be."""
+    names: list[str] = []
+    for position, part in enumerate(part for part in text.split(",") if part.strip()):
+        if position >= validation.LABELS_FILE_MAX_CLASSES:
+            raise InvalidInput(f"{field}: more than {validation.LABELS_FILE_MAX_CLASSES:,} classes")
+        name = validation.class_name(part, field=f"{field}: class {position + 1}")
+        names.append(validation.unique_name(name, names, field=field))
+    if not names:
+        raise InvalidInput(f"{field}: no class names given; e.g. \"cat,dog,bird\"")
+    return [ClassSpec(name) for name in names]
 
 
 def load_labels_file(path: str | Path) -> list[ClassSpec]:
-    """A text file with one class per line, or a JSON object {class: [prompt, ...]}."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInput(f"--labels-file: cannot read '{path}': {exc.strerror or exc}") from exc
-    if text.lstrip().startswith("{"):
-        return _from_json(text, source=str(path))
-    names = [line.strip() for line in text.splitlines()]
-    return validate_classes([ClassSpec(n) for n in names if n and not n.startswith("#")], source=str(path))
-
-
-def _from_json(text: str, *, source: str) -> list[ClassSpec]:
-    try:
-        mapping = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno})") from exc
-    if not isinstance(mapping, dict):
-        raise InvalidInput(f"{source}: expected an object mapping each class to its list of prompts")
-    specs = []
-    for name, prompts in mapping.items():
-        if isinstance(prompts, str):
-            prompts = [prompts]
-        if not isinstance(prompts, list) or not all(isinstance(p, str) and p.strip() for p in prompts):
-            raise InvalidInput(f"{source}: class '{name}' needs a list of non-empty prompt strings")
-        specs.append(ClassSpec(name.strip(), prompts=tuple(p.strip() for p in prompts) or None))
-    return validate_classes(specs, source=source)
+    """The classes of a labels file (validation.parse_labels_file: one class per line, a JSON object
+    {class: [prompt, ...]} or a JSON list of names), as the store's ClassSpecs."""
+    return [ClassSpec(spec.name, description=spec.description, prompts=spec.prompts)
+            for spec in validation.parse_labels_file(path)]
 
 
 def validate_classes(specs: list[ClassSpec], *, source: str) -> list[ClassSpec]:
