@@ -12,9 +12,9 @@ from typing import Any
 
 import gradio as gr
 
-from core.config import Settings
-from core.service import Service
+from core.service import Service, Settings
 from webapp import handlers, region_api, render, team
+from webapp.payloads import to_json
 from webapp.views import Ctx, dashboard, export, grid, label, people, projects, review, search
 from webapp.wiring import bind
 
@@ -23,7 +23,8 @@ API = (
     handlers.list_projects, handlers.create_project, handlers.project_info, handlers.add_class,
     handlers.rename_class, handlers.describe_class, handlers.class_usage, handlers.merge_classes,
     handlers.delete_class, handlers.import_files, handlers.import_folder, handlers.embed, handlers.predict,
-    handlers.jobs, handlers.job, handlers.model_status, handlers.next_item, handlers.decide, handlers.undo,
+    handlers.jobs, handlers.job, handlers.cancel_job, handlers.model_status, handlers.next_item, handlers.decide,
+    handlers.undo,
     handlers.label_many, handlers.grid_page, handlers.search, handlers.suspects, handlers.dashboard,
     team.whoami, team.add_user, team.list_users, team.disable_user, team.set_overlap, team.agreement,
     team.review_queue, team.resolve, team.history, team.release_leases, *region_api.ENDPOINTS,
@@ -45,9 +46,10 @@ def ui_restore(service: Service, saved: str | None) -> Any:
     return gr.update(choices=names, value=saved if saved in names else names[0])
 
 
-def ui_jobs(service: Service, project: str | None) -> str:
-    """Progress of the background jobs (of this project, and those of no project)."""
-    return render.jobs([j for j in service.jobs.list() if not project or j["project"] in (project, "")], now=time.time())
+def ui_jobs(service: Service, project: str | None, request: gr.Request | None = None) -> str:
+    """Progress of your background jobs (every job, for admins) of this project and of no project."""
+    listed = to_json(service.jobs.list(annotator=handlers.user_of(service, request)))
+    return render.jobs([j for j in listed if not project or j["project"] in (project, "")], now=time.time())
 
 
 def remember(project: str | None) -> str | None:
@@ -78,7 +80,7 @@ def ui_heartbeat_on(selected: gr.SelectData) -> Any:
 
 def build_app(service: Service) -> gr.Blocks:
     """The whole app for one service. Nothing runs until it is launched."""
-    gr.set_static_paths([service.workspace().thumbs.root])  # display copies are served as files
+    gr.set_static_paths([service.workspace.thumbs.root])  # display copies are served as files
     with gr.Blocks(title="clipmark", fill_width=True) as app:
         gr.HTML("", visible="hidden", elem_id="cm-keys", js_on_load=asset("keys.js"),
                 head=f"<style>{asset('style.css')}</style>")
@@ -150,19 +152,25 @@ def login_check(service: Service) -> Callable[[str, str], Awaitable[bool]]:
     return check
 
 
+def served_paths(service: Service) -> list[str]:
+    """The media folders the app hands out as files: exports and display copies, never the originals
+    (Gradio serves files outside the working and temp folders only from `allowed_paths`)."""
+    return [str(service.exporting.folder), str(service.workspace.thumbs.root)]
+
+
 def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo: bool = False,
           prevent_thread_lock: bool = False) -> tuple[gr.Blocks, Service]:
     """Make the service, (prepare the demo project,) check the model in the background, launch."""
-    from core.usecases.demo import prepare_demo
-
     service = Service(settings, background_refit=True)
     if demo:
-        prepare_demo(service)
+        service.prepare_demo()
     service.jobs.start_model_check()
+    service.exporting.clean_interrupted()  # what an export killed mid-way left in <media>/exports
     app = build_app(service)
     app.queue(default_concurrency_limit=4)
     auth = login_check(service) if service.team.team_mode() else None  # Gradio awaits an async callable
     app.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, show_error=True,
+               allowed_paths=served_paths(service),
                footer_links=["api", "gradio"], auth=auth,  # type: ignore[arg-type]
                auth_message="clipmark: log in with the name and password your admin gave you")
     return app, service

@@ -1,22 +1,20 @@
 """The API of the web app: module-level functions of plain values, `service` first. `build_app`
 binds each to the service with `gr.api(..., api_name=<function name>)`; the views call them too.
-Results are JSON-ready dicts (times as ISO strings)."""
+Results are JSON-ready dicts: the service's typed results through webapp.payloads.to_json."""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from core.usecases.projects.classes import validate_classes
 from core.errors import InvalidInput, PermissionDenied
 from core.service import Service
-from core.store.repo import ClassSpec
+from webapp.payloads import to_json
 from webapp.wiring import acting_user
 
-ACTIONS = ("accept", "correct", "skip")
 TOP_K = 5
 
 
@@ -56,26 +54,17 @@ def _lines(text: str) -> list[str]:
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
-def jsonable(value: Any) -> Any:
-    """Times as ISO strings."""
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def api_result(value: Any) -> Any:
-    """What API clients get: JSON-ready, with an image's `path` named `original_path` as in the store
-    (gradio_client would take any {"path": str} for a file to download)."""
-    if isinstance(value, datetime):
-        return value.isoformat()
+    """What API clients get: JSON-ready (to_json), with an image's `path` named `original_path` as in
+    the store (gradio_client would take any {"path": str} for a file to download)."""
+    return _original_paths(to_json(value))
+
+
+def _original_paths(value: Any) -> Any:
     if isinstance(value, dict):
-        return {("original_path" if k == "path" else k): api_result(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [api_result(v) for v in value]
+        return {("original_path" if k == "path" else k): _original_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_original_paths(v) for v in value]
     return value
 
 
@@ -84,54 +73,59 @@ def api_result(value: Any) -> Any:
 
 def list_projects(service: Service) -> list[str]:
     """Names of all projects."""
-    return service.projects.names()
+    return to_json(service.projects.names())
 
 
 def create_project(service: Service, name: str, classes: str, request: gr.Request | None = None) -> dict[str, Any]:
     """A new project; `classes` is comma- or newline-separated class names."""
-    specs = validate_classes([ClassSpec(n) for n in _names(classes, field="classes")], source="classes")
-    return service.projects.create(name, classes=specs, annotator=user_of(service, request))
+    created = service.projects.create(name, classes=_names(classes, field="classes"),
+                                      annotator=user_of(service, request))
+    return to_json(created)
 
 
 def project_info(service: Service, project: str) -> dict[str, Any]:
     """The project's classes (description, prompts, labels) and its model."""
-    return service.projects.info(project)
+    return to_json(service.projects.info(project))
 
 
 def add_class(service: Service, project: str, name: str, description: str = "", prompts: str = "",
               request: gr.Request | None = None) -> dict[str, Any]:
     """Add a class; `prompts` one per line (empty: the prompt templates)."""
-    return service.projects.add_class(project, name, description=description, prompts=_lines(prompts),
-                             annotator=user_of(service, request))
+    added = service.projects.add_class(project, name, description=description, prompts=_lines(prompts),
+                                       annotator=user_of(service, request))
+    return to_json(added)
 
 
 def rename_class(service: Service, project: str, label: str, new_name: str,
                  request: gr.Request | None = None) -> dict[str, Any]:
     """Rename a class; its labels keep pointing at it."""
-    return service.projects.rename_class(project, label, new_name, annotator=user_of(service, request))
+    return to_json(service.projects.rename_class(project, label, new_name,
+                                                 annotator=user_of(service, request)))
 
 
 def describe_class(service: Service, project: str, label: str, description: str = "",
                    prompts: str = "", request: gr.Request | None = None) -> dict[str, Any]:
     """Set a class's description and custom prompts (one per line; empty: the templates)."""
-    return service.projects.describe_class(project, label, description=description, prompts=_lines(prompts),
-                                  annotator=user_of(service, request))
+    described = service.projects.describe_class(project, label, description=description, prompts=_lines(prompts),
+                                                annotator=user_of(service, request))
+    return to_json(described)
 
 
 def class_usage(service: Service, project: str, label: str) -> dict[str, Any]:
     """How many images carry the class, and how many events and predictions mention it."""
-    return service.projects.class_usage(project, label)
+    return to_json(service.projects.class_usage(project, label))
 
 
 def merge_classes(service: Service, project: str, source: str, target: str,
                   request: gr.Request | None = None) -> dict[str, Any]:
     """Move every image labeled `source` to `target`, then retire `source`."""
-    return service.projects.merge_classes(project, source, target, annotator=user_of(service, request))
+    return to_json(service.projects.merge_classes(project, source, target,
+                                                  annotator=user_of(service, request)))
 
 
 def delete_class(service: Service, project: str, label: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Unlabel the images carrying `label`, then retire it (archived if history mentions it)."""
-    return service.projects.delete_class(project, label, annotator=user_of(service, request))
+    return to_json(service.projects.delete_class(project, label, annotator=user_of(service, request)))
 
 
 # -- import, model, jobs -----------------------------------------------------------------------
@@ -148,8 +142,14 @@ def import_files(service: Service, project: str, files: list[gr.FileData], label
                  embed: bool = True, request: gr.Request | None = None) -> dict[str, Any]:
     """Import uploaded images and zip files in the background; returns the job."""
     paths = [_file_path(f) for f in files or []]
-    return service.jobs.start_import(project, paths, labels_from=labels_from or None, embed=embed, uploaded=True,
-                                annotator=user_of(service, request))
+    job = service.jobs.start_import(project, paths, labels_from=labels_from or None, embed=embed,
+                                    uploaded_to=upload_folder(), annotator=user_of(service, request))
+    return to_json(job)
+
+
+def upload_folder() -> Path:
+    """Where Gradio keeps the files a browser uploaded (GRADIO_TEMP_DIR, else <tmp>/gradio)."""
+    return Path(gr.utils.get_upload_folder())
 
 
 def import_folder(service: Service, project: str, folder: str, labels_from: str = "", embed: bool = True,
@@ -157,30 +157,38 @@ def import_folder(service: Service, project: str, folder: str, labels_from: str 
     """Import a folder (recursive) or zip file on the server in the background; returns the job."""
     if not (folder or "").strip():
         raise InvalidInput("folder: give a folder or zip file path on the server")
-    return service.jobs.start_import(project, [folder.strip()], labels_from=labels_from or None, embed=embed,
-                                annotator=user_of(service, request))
+    job = service.jobs.start_import(project, [folder.strip()], labels_from=labels_from or None, embed=embed,
+                                    annotator=user_of(service, request))
+    return to_json(job)
 
 
 def embed(service: Service, project: str, arch: str = "", pretrained: str = "",
           request: gr.Request | None = None) -> dict[str, Any]:
     """Embed and predict in the background, with this model (empty: the project's model)."""
-    return service.jobs.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None,
-                               annotator=user_of(service, request))
+    job = service.jobs.start_embed(project, arch=arch or None, pretrained=pretrained if arch or pretrained else None,
+                                   annotator=user_of(service, request))
+    return to_json(job)
 
 
 def predict(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Store fresh pseudo-labels from the current classifier, in the background."""
-    return service.jobs.start_predict(project, annotator=user_of(service, request))
+    return to_json(service.jobs.start_predict(project, annotator=user_of(service, request)))
 
 
-def jobs(service: Service, project: str = "") -> list[dict[str, Any]]:
-    """Background jobs, newest first (of one project when given)."""
-    return service.jobs.list(project or None)
+def jobs(service: Service, project: str = "", request: gr.Request | None = None) -> list[dict[str, Any]]:
+    """Your background jobs (every job, for admins), newest first (of one project when given)."""
+    return to_json(service.jobs.list(project or None, annotator=user_of(service, request)))
 
 
-def job(service: Service, job_id: str) -> dict[str, Any]:
-    """One background job: status, stage, progress, result or error."""
-    return service.jobs.get(job_id)
+def job(service: Service, job_id: str, request: gr.Request | None = None) -> dict[str, Any]:
+    """One of your background jobs: status, stage, progress, result or error."""
+    return to_json(service.jobs.get(job_id, annotator=user_of(service, request)))
+
+
+def cancel_job(service: Service, job_id: str, request: gr.Request | None = None) -> dict[str, Any]:
+    """Stop one of your jobs (admins: any): a queued job never runs, a running import stops between
+    files and reports what it imported."""
+    return to_json(service.jobs.cancel(job_id, annotator=user_of(service, request)))
 
 
 def model_status(service: Service, project: str = "") -> dict[str, Any]:
@@ -195,33 +203,33 @@ def model_status(service: Service, project: str = "") -> dict[str, Any]:
 def next_item(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """The next image to label with its top-k and why it was queued (item None when done)."""
     items = service.labeling.next_items(project, annotator=user_of(service, request), n=1, k=TOP_K)
-    return {"item": items[0] if items else None, "progress": service.labeling.progress(project)}
+    return to_json({"item": items[0] if items else None, "progress": service.labeling.progress(project)})
 
 
 def decide(service: Service, project: str, image_id: int, action: str, label: str = "",
            request: gr.Request | None = None) -> dict[str, Any]:
-    """accept (the proposal, or `label`), correct (to `label`) or skip one image; then the next item."""
-    if action not in ACTIONS:
-        raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(ACTIONS)})")
+    """accept (the proposal, or `label`), correct (to `label`) or skip one image; then the next item
+    (one transaction)."""
     user = user_of(service, request)
-    result = service.labeling.decide(project, image_id=int(image_id), action=action, label=label or None, annotator=user)
-    return {"decision": result, **next_item(service, project, request)}
+    decided = service.labeling.decide(project, image_id=int(image_id), action=action, label=label or None,
+                                      annotator=user, next_n=1, k=TOP_K)
+    return to_json({"decision": decided.decision, "item": decided.next[0] if decided.next else None,
+                    "progress": service.labeling.progress(project)})
 
 
 def undo(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Undo your latest decision in the project."""
-    return service.labeling.undo(project, annotator=user_of(service, request))
+    return to_json(service.labeling.undo(project, annotator=user_of(service, request)))
 
 
 def label_many(service: Service, project: str, image_ids: list[int], action: str, label: str = "",
                request: gr.Request | None = None) -> list[dict[str, Any]]:
     """The same decision on several images (accept takes each proposal when `label` is empty)."""
-    if action not in ACTIONS:
-        raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(ACTIONS)})")
     if not image_ids:
         raise InvalidInput("image_ids: select at least one image")
-    return service.labeling.decide_many(project, image_ids=[int(i) for i in image_ids], action=action, label=label or None,
-                               annotator=user_of(service, request))
+    decisions = service.labeling.decide_many(project, image_ids=[int(i) for i in image_ids], action=action,
+                                             label=label or None, annotator=user_of(service, request))
+    return to_json(decisions)
 
 
 # -- browsing, review, dashboard ---------------------------------------------------------------
@@ -229,19 +237,19 @@ def label_many(service: Service, project: str, image_ids: list[int], action: str
 
 def grid_page(service: Service, project: str, label: str, page: int = 0, page_size: int = 48) -> dict[str, Any]:
     """Unlabeled images predicted as `label`, most confident first, near-duplicates grouped."""
-    return service.browse.grid(project, label, page=int(page), page_size=int(page_size))
+    return to_json(service.browse.grid(project, label, page=int(page), page_size=int(page_size)))
 
 
 def search(service: Service, project: str, text: str, limit: int = 48, unlabeled_only: bool = False) -> dict[str, Any]:
     """Images whose embeddings best match `text` (CLIP text-to-image similarity)."""
-    return service.browse.search(project, text, limit=int(limit), unlabeled_only=unlabeled_only)
+    return to_json(service.browse.search(project, text, limit=int(limit), unlabeled_only=unlabeled_only))
 
 
 def suspects(service: Service, project: str, limit: int = 50) -> dict[str, Any]:
     """Human labels the model contradicts, and near-duplicates labeled differently."""
-    return service.labeling.suspects(project, limit=int(limit))
+    return to_json(service.labeling.suspects(project, limit=int(limit)))
 
 
 def dashboard(service: Service, project: str) -> dict[str, Any]:
     """Counts per class and source, progress, estimated accuracy, efficiency curve, throughput."""
-    return jsonable(service.browse.dashboard(project))
+    return to_json(service.browse.dashboard(project))

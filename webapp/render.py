@@ -7,8 +7,10 @@ import html
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
+
+from core.usecases.results import Guess, Item, Progress
 
 REASONS = {
     "margin_diverse": "the model is torn between its two best classes, and it differs from the other picks",
@@ -25,6 +27,19 @@ REASONS = {
 KEYS = (("1-9", "pick the numbered class"), ("Enter", "accept the proposal (top class)"),
         ("/", "filter classes by typing; Enter picks the first, Esc clears"), ("S", "skip"),
         ("Z or Backspace", "undo your last decision"), ("?", "show or hide these keys"))
+
+
+class Tile(Protocol):
+    """What a tile shows: a grid item, a search hit (`group`, when present, tints near-duplicates)."""
+
+    @property
+    def image_id(self) -> int: ...
+
+    @property
+    def path(self) -> str: ...
+
+
+T = TypeVar("T", bound=Tile)
 
 
 def esc(text: object) -> str:
@@ -53,44 +68,47 @@ def banner(text: str | None, *, details: str | None = None) -> str:
 # -- Label view --------------------------------------------------------------------------------
 
 
-def card(item: dict[str, Any] | None, *, url: str | None, error: str | None, prefetch: Sequence[str] = ()) -> str:
+def card(item: Item | None, *, url: str | None, error: str | None, prefetch: Sequence[str] = ()) -> str:
     """The large image of the Label view, with hidden <img>s that make the browser fetch the next ones."""
     if item is None:
         return '<div class="cm-card"><div class="cm-empty">Nothing left to label in this project.</div></div>'
-    shown = (f'<img class="cm-main" src="{esc(url)}" alt="{esc(item["path"])}">' if url else
+    shown = (f'<img class="cm-main" src="{esc(url)}" alt="{esc(item.path)}">' if url else
              f'<div class="cm-empty">Cannot show this image: {esc(error)}</div>')
     ahead = "".join(f'<img class="cm-prefetch" src="{esc(u)}" alt="" aria-hidden="true">' for u in prefetch)
-    return (f'<div class="cm-card" data-image-id="{int(item["image_id"])}">{shown}'
-            f'<div class="cm-path">#{int(item["image_id"])} · {esc(item["path"])}</div>{ahead}</div>')
+    return (f'<div class="cm-card" data-image-id="{int(item.image_id)}">{shown}'
+            f'<div class="cm-path">#{int(item.image_id)} · {esc(item.path)}</div>{ahead}</div>')
 
 
-def side(item: dict[str, Any] | None, progress: dict[str, Any], *, last: str = "") -> str:
+def side(item: Item | None, progress: Progress, *, last: str = "") -> str:
     """Progress, why the image was queued, and the top-k pseudo-labels with confidence bars."""
-    done, total = progress["labeled"], max(progress["images"], 1)
+    done, total = progress.labeled, max(progress.images, 1)
     parts = [f'<div class="cm-progress" aria-label="progress"><div style="width:{100 * done / total:.1f}%">'
              "</div></div>",
-             f'<div class="cm-counts"><span class="cm-labeled">{done:,} of {progress["images"]:,} labeled</span>'
-             f' ({pct(done / total)}) · model {esc(progress.get("model_version") or "none")}</div>']
+             f'<div class="cm-counts"><span class="cm-labeled">{done:,} of {progress.images:,} labeled</span>'
+             f' ({pct(done / total)}) · model {esc(progress.model_version or "none")}</div>']
     if item is not None:
-        reason = item.get("reason") or {}
-        why = REASONS.get(reason.get("strategy", ""), reason.get("strategy", ""))
-        score = f" (score {reason['score']:.2f})" if reason.get("score") else ""
-        parts.append(f'<div class="cm-reason">Queued because {esc(why)}{esc(score)}.</div>')
-        parts.append(top_k(item.get("top") or []))
-        if item.get("label"):
-            parts.append(f'<div class="cm-reason">Labeled now: <b>{esc(item["label"])}</b></div>')
+        parts.append(_reason(item))
+        parts.append(top_k(item.top))
+        if item.label:
+            parts.append(f'<div class="cm-reason">Labeled now: <b>{esc(item.label)}</b></div>')
     if last:
         parts.append(f'<div class="cm-last" role="status">{esc(last)}</div>')
     return "".join(parts)
 
 
-def top_k(top: Sequence[dict[str, Any]]) -> str:
+def _reason(item: Item) -> str:
+    strategy = item.reason.strategy if item.reason else ""
+    score = f" (score {item.reason.score:.2f})" if item.reason and item.reason.score else ""
+    return f'<div class="cm-reason">Queued because {esc(REASONS.get(strategy, strategy))}{esc(score)}.</div>'
+
+
+def top_k(top: Sequence[Guess]) -> str:
     if not top:
         return '<div class="cm-reason">No proposal yet (no embedding): pick a class.</div>'
     rows = []
     for rank, entry in enumerate(top):
-        share = max(0.0, min(1.0, float(entry["confidence"])))
-        rows.append(f'<li class="{"cm-first" if rank == 0 else ""}"><div class="cm-row"><span>{esc(entry["label"])}'
+        share = max(0.0, min(1.0, float(entry.confidence)))
+        rows.append(f'<li class="{"cm-first" if rank == 0 else ""}"><div class="cm-row"><span>{esc(entry.label)}'
                     f'</span><span>{pct(share)}</span></div><div class="cm-bar"><div style="width:{100 * share:.1f}%">'
                     "</div></div></li>")
     return f'<ol class="cm-top" aria-label="proposals">{"".join(rows)}</ol>'
@@ -117,24 +135,29 @@ def class_picker(labels: Sequence[str]) -> str:
 # -- grids, review, jobs -----------------------------------------------------------------------
 
 
-def tiles(items: Sequence[dict[str, Any]], *, url_of: Callable[[dict[str, Any]], str | None],
-          caption: Callable[[dict[str, Any]], str], empty: str) -> str:
+def tiles(items: Sequence[T], *, url_of: Callable[[T], str | None], caption: Callable[[T], str],
+          empty: str) -> str:
     """Clickable thumbnails (a click marks or unmarks one); near-duplicate groups are tinted."""
     if not items:
         return f'<div class="cm-empty">{esc(empty)}</div>'
     sizes: dict[int, int] = {}
     for item in items:
-        sizes[item.get("group", item["image_id"])] = sizes.get(item.get("group", item["image_id"]), 0) + 1
+        sizes[_group(item)] = sizes.get(_group(item), 0) + 1
     cells = []
     for item in items:
-        url, grouped = url_of(item), sizes[item.get("group", item["image_id"])] > 1
-        picture = (f'<img src="{esc(url)}" alt="{esc(item["path"])}" loading="lazy">' if url else
-                   f'<div class="cm-noimg">{esc(Path(item["path"]).name)}<br>(unreadable)</div>')
-        dup = f' <span class="cm-dup">≈ group of {sizes[item["group"]]}</span>' if grouped else ""
-        cells.append(f'<div class="cm-tile{" cm-grouped" if grouped else ""}" role="button" aria-pressed="false" '
-                     f'data-id="{int(item["image_id"])}" title="{esc(item["path"])}">{picture}'
+        url, size = url_of(item), sizes[_group(item)]
+        picture = (f'<img src="{esc(url)}" alt="{esc(item.path)}" loading="lazy">' if url else
+                   f'<div class="cm-noimg">{esc(Path(item.path).name)}<br>(unreadable)</div>')
+        dup = f' <span class="cm-dup">≈ group of {size}</span>' if size > 1 else ""
+        cells.append(f'<div class="cm-tile{" cm-grouped" if size > 1 else ""}" role="button" aria-pressed="false" '
+                     f'data-id="{int(item.image_id)}" title="{esc(item.path)}">{picture}'
                      f'<div class="cm-cap">{esc(caption(item))}{dup}</div></div>')
     return f'<div class="cm-tiles">{"".join(cells)}</div>'
+
+
+def _group(tile: Tile) -> int:
+    """The near-duplicate group of a tile (grid items have one; anything else is its own group)."""
+    return int(getattr(tile, "group", tile.image_id))
 
 
 def shorten(text: str, limit: int = 160) -> str:

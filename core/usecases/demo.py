@@ -5,11 +5,12 @@ model. If that model cannot be loaded, the images are still imported and can be 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 import numpy as np
 
 from core.store.repo import ClassSpec
+from core.usecases.jobs.results import JobStatus
 from core.usecases.jobs.usecase import Jobs
 from core.usecases.projects import Projects
 
@@ -60,7 +61,7 @@ def _as_uint8(array: np.ndarray) -> np.ndarray:
 class DemoResult(TypedDict):
     project: str
     created: bool
-    job: dict[str, Any] | None
+    job: JobStatus | None
 
 
 def prepare_demo(projects: Projects, jobs: Jobs, *, media_dir: Path, project: str = DEMO_PROJECT) -> DemoResult:

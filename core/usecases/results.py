@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, is_dataclass
+from datetime import datetime
 from pathlib import PurePath
 from typing import Any, TypedDict
 
@@ -28,7 +29,8 @@ __all__ = [
 
 def jsonable(value: Any) -> Any:
     """A result as JSON-ready values: dataclasses and mappings become dicts, tuples and lists lists,
-    paths strings; anything else is returned as it is. The CLI and the web app both print through it."""
+    paths strings, times ISO strings; anything else is returned as it is. The CLI and the web app
+    both print through it."""
     if is_dataclass(value) and not isinstance(value, type):
         return {field.name: jsonable(getattr(value, field.name)) for field in fields(value)}
     if isinstance(value, Mapping):
@@ -37,7 +39,7 @@ def jsonable(value: Any) -> Any:
         return [jsonable(item) for item in value]
     if isinstance(value, PurePath):
         return str(value)
-    return value
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ from typing import Any
 
 import gradio as gr
 
+from core.errors import ImageError, InvalidInput
 from core.service import Service
+from core.usecases.browse.results import ImageRef
+from webapp.render import file_url
 from webapp.wiring import SessionOrder, bind, ordered
 
 Refresh = tuple[Callable[..., Any], list[Any], list[Any], dict[str, Any]]
@@ -61,8 +64,6 @@ class Ctx:
 
 
 def need_project(project: str | None) -> str:
-    from core.errors import InvalidInput
-
     if not project:
         raise InvalidInput("project: choose a project at the top of the page first")
     return project
@@ -76,11 +77,8 @@ def marked_ids(text: str | None) -> list[int]:
 TILE_SIZE = 256
 
 
-def tile_url(service: Service, item: dict[str, Any]) -> str | None:
+def tile_url(service: Service, item: ImageRef) -> str | None:
     """URL of a grid tile's thumbnail (made now if missing); None when the image is unusable."""
-    from core.errors import ImageError
-    from webapp.render import file_url
-
     try:
         return file_url(service.browse.thumbnail(item, size=TILE_SIZE))
     except ImageError:

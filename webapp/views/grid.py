@@ -8,9 +8,13 @@ from typing import Any
 
 import gradio as gr
 
+from core.errors import InvalidInput
 from core.service import Service
-from webapp import handlers, render
-from webapp.views import Ctx, marked_ids, need_project, tile_url
+from core.usecases.browse.results import GridPage
+from core.usecases.results import Decision
+from webapp import render
+from webapp.handlers import user_of
+from webapp.views import TILE_SIZE, Ctx, marked_ids, need_project, tile_url
 
 PAGE_SIZE = 48
 MARKED_JS = ("(...args) => [...args.slice(0, -1), Array.from(document.querySelectorAll("
@@ -23,21 +27,20 @@ def ui_grid(service: Service, project: str | None, label: str | None, page: floa
     """(tiles, caption, ids on the page, page number shown from 1)."""
     if not project or not label:
         return render.tiles([], url_of=lambda _: None, caption=str, empty="Choose a class."), "", [], 1
-    found = handlers.grid_page(service, project, label, max(int(page or 1), 1) - 1, PAGE_SIZE)
-    items = found["items"]
-    html = render.tiles(items, url_of=lambda item: tile_url(service, item),
-                        caption=lambda item: f"{render.pct(item['confidence'])} · #{item['image_id']}",
+    found = service.browse.grid(project, label, page=max(int(page or 1), 1) - 1, page_size=PAGE_SIZE)
+    html = render.tiles(found.items, url_of=lambda item: tile_url(service, item),
+                        caption=lambda item: f"{render.pct(item.confidence)} · #{item.image_id}",
                         empty=f"No unlabeled image is predicted as {label}.")
-    caption = (f"{found['total']:,} unlabeled images predicted as this class · page {found['page'] + 1} of "
-               f"{found['pages']}. Click the odd ones out to mark them.")
-    _prefetch_next(service, project, label, found)
-    return html, render.esc(caption), [i["image_id"] for i in items], found["page"] + 1
+    caption = (f"{found.total:,} unlabeled images predicted as this class · page {found.page + 1} of "
+               f"{found.pages}. Click the odd ones out to mark them.")
+    _prefetch_next(service, project, found)
+    return html, render.esc(caption), [i.image_id for i in found.items], found.page + 1
 
 
-def _prefetch_next(service: Service, project: str, label: str, found: dict[str, Any]) -> None:
-    if found["page"] + 1 < found["pages"]:
-        following = service.browse.grid(project, label, page=found["page"] + 1, page_size=PAGE_SIZE)["items"]
-        service.browse.prefetch_thumbnails(following, size=256)
+def _prefetch_next(service: Service, project: str, found: GridPage) -> None:
+    if found.page + 1 < found.pages:
+        following = service.browse.grid(project, found.label, page=found.page + 1, page_size=PAGE_SIZE)
+        service.browse.prefetch_thumbnails(following.items, size=TILE_SIZE)
 
 
 def ui_step(service: Service, project: str | None, label: str | None, page: float | None, step: int) -> GridOutputs:
@@ -57,7 +60,8 @@ def ui_accept_rest(service: Service, project: str | None, label: str | None, pag
     """Label every unmarked tile of the page as the page's class."""
     project = need_project(project)
     chosen = [i for i in ids if i not in set(marked_ids(marked))]
-    done = handlers.label_many(service, project, chosen, "accept", label or "", request) if chosen else []
+    done = service.labeling.decide_many(project, image_ids=chosen, action="accept", label=label or None,
+                                        annotator=user_of(service, request)) if chosen else []
     return *ui_grid(service, project, label, page), render.esc(f"Accepted {len(done)} images as {label}.")
 
 
@@ -65,13 +69,21 @@ def ui_fix_marked(service: Service, project: str | None, label: str | None, page
                   marked: str, request: gr.Request | None = None) -> tuple[str, str, list[int], int, str]:
     """Give the marked tiles the class chosen for them."""
     project = need_project(project)
-    chosen = marked_ids(marked)
-    done = handlers.label_many(service, project, chosen, "correct", fix_to or "", request)
+    done = label_marked(service, project, marked_ids(marked), fix_to, request)
     return *ui_grid(service, project, label, page), render.esc(f"Labeled {len(done)} marked images {fix_to}.")
 
 
+def label_marked(service: Service, project: str, image_ids: list[int], label: str | None,
+                 request: gr.Request | None) -> list[Decision]:
+    """Correct the marked images to `label` (the Grid and Search tabs' "label selected")."""
+    if not image_ids:
+        raise InvalidInput("image_ids: select at least one image")
+    return service.labeling.decide_many(project, image_ids=image_ids, action="correct", label=label or None,
+                                        annotator=user_of(service, request))
+
+
 def ui_classes(service: Service, project: str | None) -> tuple[Any, Any]:
-    names = [c["label"] for c in service.projects.info(project)["classes"]] if project else []
+    names = list(service.projects.info(project).labels) if project else []
     return gr.update(choices=names, value=names[0] if names else None), gr.update(choices=names, value=None)
 
 

@@ -1,15 +1,19 @@
 """The Label tab: one large image, the top-k proposals with confidence bars, why it was queued,
 the class picker and the keys (webapp/keys.js). Each decision is committed and the queue re-ranked
-by the service before the next item is rendered; the items after it are prefetched."""
+by the service before the next item is rendered (one call: decide and lease the next items); the
+items after it are prefetched."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import gradio as gr
 
 from core.errors import ImageError, InvalidInput
 from core.service import Service
+from core.usecases.results import Item, Reason
 from webapp import render
 from webapp.handlers import TOP_K, user_of
 from webapp.views import Ctx, need_project
@@ -21,27 +25,25 @@ Outputs = tuple[str, str, int | None]
 VERBS = {"accept": "accepted as", "correct": "labeled", "skip": "skipped"}
 
 
-def view(service: Service, project: str, item: dict[str, Any] | None, ahead: list[dict[str, Any]], *,
-         last: str = "") -> Outputs:
-    """(card html, side html, image id shown). The shown image's display copy is made now if needed;
-    the next ones are made in the background and referenced once ready, so the browser has them."""
-    shown = [item] if item else []
-    files = service.browse.image_files([i["image_id"] for i in shown + ahead])
+def view(service: Service, project: str, items: Sequence[Item], *, last: str = "") -> Outputs:
+    """(card html, side html, image id shown) of the first of `items`. Its display copy is made now if
+    needed; the next ones are made in the background and referenced once ready, so the browser has them."""
+    item, ahead = (items[0], items[1:]) if items else (None, ())
     url, error = None, None
     if item is not None:
         try:
-            url = render.file_url(service.browse.thumbnail(files[item["image_id"]], size=DISPLAY_SIZE))
+            url = render.file_url(service.browse.thumbnail(item, size=DISPLAY_SIZE))
         except ImageError as exc:
             error = exc.reason
-    ready = service.browse.prefetch_thumbnails([files[i["image_id"]] for i in ahead], size=DISPLAY_SIZE)
+    ready = service.browse.prefetch_thumbnails(ahead, size=DISPLAY_SIZE)
     prefetch = [render.file_url(path) for path in ready if path is not None]
     return (render.card(item, url=url, error=error, prefetch=prefetch),
-            render.side(item, service.labeling.progress(project), last=last), item["image_id"] if item else None)
+            render.side(item, service.labeling.progress(project), last=last), item.image_id if item else None)
 
 
 def show_next(service: Service, project: str, annotator: str, *, last: str = "") -> Outputs:
-    items = service.labeling.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K)
-    return view(service, project, items[0] if items else None, items[1:], last=last)
+    return view(service, project, service.labeling.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K),
+                last=last)
 
 
 def ui_show(service: Service, project: str | None,
@@ -59,10 +61,10 @@ def decide_and_next(service: Service, project: str | None, current: int | None, 
     project = need_project(project)
     if current is None:
         raise InvalidInput("image: there is no image on screen to decide on; open the Label tab again")
-    user = user_of(service, request)
-    result = service.labeling.decide(project, image_id=int(current), action=action, label=label or None, annotator=user)
-    shown = "" if action == "skip" else f" {result['label']}"
-    return show_next(service, project, user, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
+    decided = service.labeling.decide(project, image_id=int(current), action=action, label=label or None,
+                                      annotator=user_of(service, request), next_n=1 + PREFETCH, k=TOP_K)
+    shown = "" if action == "skip" else f" {decided.decision.label}"
+    return view(service, project, decided.next, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
 
 
 def ui_accept(service: Service, project: str | None, current: int | None, request: gr.Request | None = None) -> Outputs:
@@ -84,17 +86,17 @@ def ui_undo(service: Service, project: str | None, request: gr.Request | None = 
     """Undo the latest decision and show that image again, so it can be decided anew."""
     project = need_project(project)
     user = user_of(service, request)
-    result = service.labeling.undo(project, annotator=user)
-    item = {**service.labeling.item(project, result["image_id"], k=TOP_K), "reason": {"strategy": "undone", "score": 0.0}}
+    undone = service.labeling.undo(project, annotator=user)
+    item = replace(service.labeling.item(project, undone.image_id, k=TOP_K), reason=Reason("undone", 0.0))
     ahead = [i for i in service.labeling.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
-             if i["image_id"] != item["image_id"]][:PREFETCH]
-    return view(service, project, item, ahead, last=f"Undid your {result['action']} of #{result['image_id']}")
+             if i.image_id != item.image_id][:PREFETCH]
+    return view(service, project, [item, *ahead], last=f"Undid your {undone.action} of #{undone.image_id}")
 
 
 def ui_classes(service: Service, project: str | None) -> str:
     if not project:
         return ""
-    return render.class_picker([c["label"] for c in service.projects.info(project)["classes"]])
+    return render.class_picker(service.projects.info(project).labels)
 
 
 # The Label view's events run one at a time per browser session, in the order the page sent them

@@ -8,8 +8,9 @@ from typing import Any
 import gradio as gr
 
 from core.service import Service
-from webapp import handlers, render
+from webapp import render
 from webapp.views import Ctx, marked_ids, need_project, tile_url
+from webapp.views.grid import label_marked
 
 LIMIT = 48
 SELECTED_JS = ("(...args) => [...args.slice(0, -1), Array.from(document.querySelectorAll("
@@ -18,21 +19,21 @@ SELECTED_JS = ("(...args) => [...args.slice(0, -1), Array.from(document.querySel
 
 def ui_search(service: Service, project: str | None, text: str, unlabeled_only: bool) -> str:
     project = need_project(project)
-    found = handlers.search(service, project, text, LIMIT, unlabeled_only)
-    return render.tiles(found["items"], url_of=lambda item: tile_url(service, item),
-                        caption=lambda item: f"{item['score']:.3f} · {item['label'] or 'unlabeled'}",
+    found = service.browse.search(project, text, limit=LIMIT, unlabeled_only=unlabeled_only)
+    return render.tiles(found.items, url_of=lambda item: tile_url(service, item),
+                        caption=lambda item: f"{item.score:.3f} · {item.label or 'unlabeled'}",
                         empty="No images to search yet: import and embed some first.")
 
 
 def ui_label_selected(service: Service, project: str | None, text: str, unlabeled_only: bool, label: str | None,
                       selected: str, request: gr.Request | None = None) -> tuple[str, str]:
     project = need_project(project)
-    done = handlers.label_many(service, project, marked_ids(selected), "correct", label or "", request)
+    done = label_marked(service, project, marked_ids(selected), label, request)
     return ui_search(service, project, text, unlabeled_only), render.esc(f"Labeled {len(done)} images {label}.")
 
 
 def ui_classes(service: Service, project: str | None) -> Any:
-    names = [c["label"] for c in service.projects.info(project)["classes"]] if project else []
+    names = list(service.projects.info(project).labels) if project else []
     return gr.update(choices=names, value=None)
 
 

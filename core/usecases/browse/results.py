@@ -9,8 +9,8 @@ from typing import Protocol, TypedDict
 from core.usecases.results import Progress
 
 __all__ = [
-    "Accuracy", "ClassCount", "CurvePoint", "Dashboard", "GridItem", "GridPage", "ImageFile", "ImageRef",
-    "RunAccuracy", "SearchHit", "SearchResult", "Throughput",
+    "Accuracy", "AnnotatorRate", "ClassCount", "ClassifierReport", "CurvePoint", "Dashboard", "GridItem", "GridPage",
+    "HourCount", "ImageFile", "ImageRef", "RunAccuracy", "SearchHit", "SearchResult", "Throughput",
 ]
 
 
@@ -91,6 +91,17 @@ class Accuracy(TypedDict):
     per_run: list[RunAccuracy]
 
 
+class ClassifierReport(TypedDict):
+    """The live classifier's blend (core.labeling.adapt's report())."""
+
+    version: str
+    num_labels: int
+    penalty: float
+    cv_accuracy: float | None
+    cv_zero_shot_accuracy: float | None
+    gate: float | None
+
+
 class CurvePoint(TypedDict):
     labels: int
     accuracy: float
@@ -126,6 +137,6 @@ class Dashboard:
     classes: tuple[ClassCount, ...]
     sources: dict[str, int]
     accuracy: Accuracy
-    classifier: dict[str, object] | None
+    classifier: ClassifierReport | None
     curve: tuple[CurvePoint, ...]
     throughput: Throughput

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
 from core.errors import InvalidInput
 from core.usecases.browse import dashboard, pages
 from core.usecases.browse.results import (
+    ClassifierReport,
     CurvePoint,
     Dashboard,
     GridItem,
@@ -104,7 +106,7 @@ class Browse:
                 if state.probs is not None and state.probs.shape[1]:
                     top = np.bincount(state.probs[state.labels < 0].argmax(axis=1), minlength=len(state.label_ids))
                     model_counts = {state.label_ids[j]: int(c) for j, c in enumerate(top)}
-                classifier = state.classifier.report() if state.classifier else None
+                classifier = cast(ClassifierReport, state.classifier.report()) if state.classifier else None
             session, project_id = act.session, act.project_id
             classes = dashboard.class_counts(session, project_id=project_id, model_counts=model_counts)
             accuracy = dashboard.pseudo_label_accuracy(session, project_id=project_id)

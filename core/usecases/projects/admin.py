@@ -16,6 +16,7 @@ from core.usecases.context import Context
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.models import ModelProvider
 from core.usecases.projects import class_admin
+from core.usecases.projects.classes import validate_classes
 from core.usecases.projects.results import (
     ClassAdded,
     ClassDeleted,
@@ -41,7 +42,9 @@ class Projects:
         self.models = models
         self.states = states
 
-    def create(self, name: str, *, classes: Sequence[ClassSpec], annotator: str | None = None) -> Created:
+    def create(self, name: str, *, classes: Sequence[ClassSpec | str], annotator: str | None = None) -> Created:
+        """A new project with these classes (names, or ClassSpecs with their own prompts)."""
+        specs = _specs(classes)
         name = name.strip()
         if not name:
             raise InvalidInput("--project: a project needs a non-empty name")
@@ -49,8 +52,8 @@ class Projects:
             with self.context.action(None, annotator=annotator, permission="manage_projects") as act:
                 if repo.project_by_name(act.session, name=name) is not None:
                     raise InvalidInput(f"--project: a project named '{name}' already exists")
-                project = repo.create_project(act.session, name=name, classes=classes)
-                return Created(project=project.name, id=project.id, classes=tuple(c.name for c in classes))
+                project = repo.create_project(act.session, name=name, classes=specs)
+                return Created(project=project.name, id=project.id, classes=tuple(c.name for c in specs))
         except IntegrityError as exc:
             raise InvalidInput(f"--project: a project named '{name}' already exists") from exc
 
@@ -127,3 +130,9 @@ class Projects:
             result = edit(act.session, act.project_id, act.annotator.id)
         self.states.forget(act.project_id)
         return result
+
+
+def _specs(classes: Sequence[ClassSpec | str]) -> list[ClassSpec]:
+    """Class names (blanks dropped) or specs, checked: none missing, none twice, none too long."""
+    specs = [c if isinstance(c, ClassSpec) else ClassSpec(c.strip()) for c in classes]
+    return validate_classes([s for s in specs if s.name], source="classes")
