@@ -117,17 +117,17 @@ def test_history_lists_region_actions_with_image_decisions(tmp_path, capsys) -> 
     settings: Settings = tiny_settings(tmp_path)
     service = Service(settings)
     try:
-        service.create_project("h", classes=[ClassSpec("cat"), ClassSpec("dog")])
-        service.import_images("h", write_images(tmp_path / "imgs", 2), progress=False)
-        service.decide("h", image_id=1, action="correct", label="cat")
+        service.projects.create("h", classes=[ClassSpec("cat"), ClassSpec("dog")])
+        service.importing.images("h", write_images(tmp_path / "imgs", 2), progress=False)
+        service.labeling.decide("h", image_id=1, action="correct", label="cat")
         saved = service.regions.add_instance("h", 1, {"points": [[10, 10, 1]]}, choice=0, label="dog")
-        service.regions.relabel_instance("h", saved["id"], "cat")
+        service.regions.relabel_instance("h", saved.id, "cat")
         service.regions.undo("h")
-        rows = service.history("h")
-        assert [r["action"] for r in rows] == ["region-undo", "region-relabel", "region-add", "correct"]
-        assert rows[0]["undoes"] == rows[1]["event_id"] and rows[1]["before"] == "dog" and rows[1]["after"] == "cat"
-        assert [r["action"] for r in service.history("h", action="region-add")] == ["region-add"]
-        assert [r["action"] for r in service.history("h", action="correct")] == ["correct"]
+        rows = service.team.history("h")
+        assert [r.action for r in rows] == ["region-undo", "region-relabel", "region-add", "correct"]
+        assert rows[0].undoes == rows[1].event_id and rows[1].before == "dog" and rows[1].after == "cat"
+        assert [r.action for r in service.team.history("h", action="region-add")] == ["region-add"]
+        assert [r.action for r in service.team.history("h", action="correct")] == ["correct"]
     finally:
         service.close()
     assert main(["history", "--db", settings.db, "--project", "h", "--action", "region-relabel"]) == 0

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.cli.common import Command, Subparsers, add_commands, add_db_project, add_sam_args, open_service, print_json
 from core.config import Settings
 from core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from core.usecases.regions import LabelScore, Regions, Segmentation
 
 
 def _numbers(text: str, *, flag: str, count: tuple[int, ...]) -> list[float]:
@@ -51,20 +54,21 @@ def cmd_segment(args: argparse.Namespace, settings: Settings) -> int:
         print_json(regions.add_instance(args.project, args.image, prompts, choice=args.choice, label=args.label,
                                         annotator=args.user))
         return 0
-    result = regions.segment(args.project, args.image, prompts)
+    from core.usecases.regions import as_json  # lazy: the use case pulls SQLAlchemy; `--help` needs none
+
+    result = regions.segment(args.project, args.image, prompts, annotator=args.user)
     labels = _candidate_labels(regions, args, prompts, result)
-    masks = [{k: v for k, v in m.items() if k != "png"} for m in result["masks"]]
-    print_json({**{k: v for k, v in result.items() if k != "masks"}, "masks": masks, "labels": labels})
+    print_json({**as_json(result), "labels": as_json(labels)})  # as_json leaves the PNGs out
     return 0
 
 
-def _candidate_labels(regions: Any, args: argparse.Namespace, prompts: dict[str, Any], result: dict[str, Any]
-                      ) -> list[dict[str, Any]]:
+def _candidate_labels(regions: Regions, args: argparse.Namespace, prompts: dict[str, Any], result: Segmentation
+                      ) -> tuple[LabelScore, ...]:
     """CLIP's classes for the chosen mask; none when that mask is empty (a bad --choice still fails)."""
-    choice = result["best"] if args.choice is None else args.choice
-    if 0 <= choice < len(result["masks"]) and result["masks"][choice]["area"] == 0:
-        return []
-    return regions.candidate_labels(args.project, args.image, prompts, args.choice)
+    choice = result.best if args.choice is None else args.choice
+    if 0 <= choice < len(result.masks) and result.masks[choice].area == 0:
+        return ()
+    return regions.candidate_labels(args.project, args.image, prompts, args.choice, annotator=args.user)
 
 
 def _instances_args(p: argparse.ArgumentParser) -> None:
@@ -83,7 +87,7 @@ def cmd_instances(args: argparse.Namespace, settings: Settings) -> int:
     elif args.verb == "list":
         if args.image is None:
             raise InvalidInput("--image: give the image whose instances to list")
-        print_json(regions.instances(args.project, args.image))
+        print_json(regions.instances(args.project, args.image, annotator=args.user))
     elif args.instance is None:
         raise InvalidInput(f"instance: `clipmark instances {args.verb}` needs an instance id")
     elif args.verb == "delete":
@@ -111,16 +115,14 @@ def _propose_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_propose(args: argparse.Namespace, settings: Settings) -> int:
-    from core.proposals import propose
-
     filters = {"pred_iou_thresh": args.pred_iou_thresh, "stability_score_thresh": args.stability_score_thresh}
-    summary = propose(open_service(args, settings).regions, args.project, image_ids=args.image,
-                      min_confidence=args.min_confidence, points_per_side=args.points_per_side,
-                      max_regions=args.max_regions, annotator=args.user, progress=True,
-                      **{name: value for name, value in filters.items() if value is not None})
+    summary = open_service(args, settings).regions.propose(
+        args.project, image_ids=args.image, min_confidence=args.min_confidence, points_per_side=args.points_per_side,
+        max_regions=args.max_regions, annotator=args.user, progress=True,
+        **{name: value for name, value in filters.items() if value is not None})
     for problem in summary.errors:
         print(f"  image: {problem['file']}: {problem['reason']}", file=sys.stderr)
-    print_json(summary.as_dict())
+    print_json(summary)
     return 0
 
 
@@ -135,17 +137,17 @@ def _proposals_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_proposals(args: argparse.Namespace, settings: Settings) -> int:
-    from core.proposals import decide, next_proposals
+    from core.usecases.regions import as_json  # lazy: the use case pulls SQLAlchemy; `--help` needs none
 
     regions = open_service(args, settings).regions
     if args.verb == "list":
-        rows = next_proposals(regions, args.project, image_id=args.image, limit=args.limit)
-        print_json([{k: v for k, v in row.items() if k != "rle"} for row in rows])
+        rows = regions.next_proposals(args.project, image_id=args.image, limit=args.limit, annotator=args.user)
+        print_json([{k: v for k, v in row.items() if k != "rle"} for row in as_json(rows)])
         return 0
     if args.proposal is None:
         raise InvalidInput(f"proposal: `clipmark proposals {args.verb}` needs a proposal id")
-    print_json(decide(regions, args.project, args.proposal, accept=args.verb == "accept", label=args.label,
-                      annotator=args.user))
+    print_json(regions.decide_proposal(args.project, args.proposal, accept=args.verb == "accept", label=args.label,
+                                       annotator=args.user))
     return 0
 
 
@@ -156,9 +158,7 @@ def _sam_embed_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_sam_embed(args: argparse.Namespace, settings: Settings) -> int:
-    from core.segment.prepare import embed_all
-
-    print_json(embed_all(open_service(args, settings).regions, args.project, image_ids=args.image, progress=True))
+    print_json(open_service(args, settings).regions.embed_all(args.project, image_ids=args.image, progress=True))
     return 0
 
 

@@ -4,9 +4,11 @@ their data URL) or to send as JSON (`as_json`: COCO RLE dicts, plain numbers, no
 from __future__ import annotations
 
 import base64
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from core.usecases.results import jsonable
 
 
 def data_url(png: bytes | None) -> str | None:
@@ -15,18 +17,17 @@ def data_url(png: bytes | None) -> str | None:
 
 
 def as_json(result: Any) -> Any:
-    """A result (or a list of them) as plain JSON values; PNG bytes are left out."""
-    if isinstance(result, list | tuple):
-        return [as_json(item) for item in result]
-    return _drop_bytes(asdict(result))
+    """A result (or a list of them) as plain JSON values (core.usecases.results.jsonable), without
+    the PNG bytes: the API sends masks as COCO RLE."""
+    return _drop_bytes(jsonable(result))
 
 
 def _drop_bytes(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _drop_bytes(v) for k, v in value.items() if not isinstance(v, bytes)}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [_drop_bytes(v) for v in value]
-    return str(value) if isinstance(value, Path) else value
+    return value
 
 
 @dataclass(frozen=True)
