@@ -13,8 +13,8 @@ from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import IO, Any
 
+from core.export.records import Record
 from core.export.rows import ExportMeta, Item, Rows, place, provenance, split_folder, timestamp
-from core.records import Record
 
 
 def categories(classes: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -17,9 +17,9 @@ from core.export.atomic import staged
 from core.export.formats import FORMATS, FormatSpec
 from core.export.names import class_folders
 from core.export.options import SPLIT_NAMES, ExportOptions, build_options
+from core.export.records import RecordFilter, count_records, iter_records
 from core.export.rows import ExportMeta, Item
 from core.export.split import SplitPlan, plan_split
-from core.records import RecordFilter, count_records, iter_records
 from core.store import regions, repo
 from core.store.schema import Project
 

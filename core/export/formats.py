@@ -22,7 +22,7 @@ class FormatSpec:
                                           # folders), "copied" (images/<split>/ beside labels/), "embedded"
     file_name: str | None = None          # the one file it writes; an --out ending in its suffix is that file
     default_split: tuple[float, ...] | None = None
-    labeled_by: str = "label"             # what makes an image labeled (core.records.LABELED_BY)
+    labeled_by: str = "label"             # what makes an image labeled (core.export.records.LABELED_BY)
 
 
 FORMATS: dict[str, FormatSpec] = {

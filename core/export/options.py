@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InvalidInput
-from core.records import RecordFilter
+from core.export.records import RecordFilter
 
 ProgressFn = Callable[[int, int], None]
 LINKS = ("copy", "hardlink", "symlink")

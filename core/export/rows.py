@@ -10,7 +10,7 @@ from typing import Any
 
 from core.export.names import image_file_name
 from core.export.options import ExportOptions
-from core.records import Record
+from core.export.records import Record
 
 COLUMNS = ("path", "sha256", "label", "source", "confidence", "model_id", "model_version", "annotator",
            "timestamp", "agreement", "image_id", "file", "width", "height")

@@ -15,7 +15,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict
-from core.records import Record
+from core.export.records import Record
 from core.store import repo
 from core.store.schema import Project
 

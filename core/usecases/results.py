@@ -13,7 +13,7 @@ from typing import Any, TypedDict
 from core.export.formats import FORMATS as EXPORT_FORMATS
 from core.export.label_import import IMPORT_FORMATS
 from core.export.options import MASKS
-from core.records import INCLUDES, STATUSES
+from core.export.records import INCLUDES, STATUSES
 from core.usecases.labeling.annotate import DECISIONS, LABELING_ACTIONS
 from core.usecases.team.auth import ROLES
 

@@ -1,7 +1,7 @@
 """One real project shared by the export tests: CIFAR-10 JPEGs, labels from import, human corrections,
 pseudo-labels from the tiny open_clip model, and images with no label at all.
 
-`truth` is read from the store with its own queries (not through core.records), so the exports
+`truth` is read from the store with its own queries (not through core.export.records), so the exports
 are checked against the database, not against the code that wrote them."""
 
 from __future__ import annotations

@@ -301,7 +301,7 @@ def test_cli_exports_polygons(project: Regions, tmp_path: Path, capsys: pytest.C
 
 
 def test_records_fetch_instances_in_batches(project: Regions, monkeypatch: pytest.MonkeyPatch) -> None:
-    import core.records as records
+    import core.export.records as records
 
     statements: list[str] = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)

@@ -13,7 +13,7 @@ import gradio as gr
 
 from core.export import FORMATS
 from core.export.options import MASKS
-from core.records import INCLUDES, STATUSES
+from core.export.records import INCLUDES, STATUSES
 from core.service import Service
 from webapp.handlers import user_of
 from webapp.views import Ctx, need_project

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from core.export.formats import FORMATS as EXPORT_FORMATS
 from core.export.options import MASKS
-from core.records import INCLUDES, STATUSES
+from core.export.records import INCLUDES, STATUSES
 
 FORMATS = tuple(EXPORT_FORMATS)
 SINGLE_FILE_FORMATS = tuple(name for name, spec in EXPORT_FORMATS.items() if spec.file_name)
