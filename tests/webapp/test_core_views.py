@@ -9,12 +9,14 @@ import numpy as np
 import pytest
 from sqlalchemy import func, select
 
-from core import browse, dashboard
 from core.errors import Conflict, ImageError, InvalidInput, NotFound
-from core.usecases.jobs.runner import JobRunner
 from core.service import Service
 from core.store.schema import Event, LabelClass
+from core.usecases.browse import dashboard
+from core.usecases.browse import pages as browse
 from core.usecases.browse.thumbs import ThumbnailCache
+from core.usecases.jobs.runner import JobRunner
+from core.usecases.projects.results import ClassDeleted, ClassesMerged
 from tests.helpers import project_from_vectors
 from tests.webapp.conftest import tiny_settings, write_images
 
@@ -48,13 +50,13 @@ def test_jobs_run_in_order_with_progress_and_named_failures() -> None:
 
     a = runner.submit(kind="import", project="p", work=first)
     b = runner.submit(kind="embed", project="p", work=second)
-    assert runner.get(b["job_id"])["status"] == "queued"
+    assert runner.get(b.job_id).status == "queued"
     gate.set()
-    done_a, done_b = runner.wait(a["job_id"], timeout=5), runner.wait(b["job_id"], timeout=5)
+    done_a, done_b = runner.wait(a.job_id, timeout=5), runner.wait(b.job_id, timeout=5)
     assert order == ["first", "second"]
-    assert (done_a["status"], done_a["result"], done_a["done"], done_a["total"]) == ("done", {"n": 1}, 1, 2)
-    assert done_b["status"] == "failed" and done_b["error"] == "folder: '/nope' does not exist"
-    assert [j["job_id"] for j in runner.list(project="p")] == [b["job_id"], a["job_id"]]
+    assert (done_a.status, done_a.result, done_a.done, done_a.total) == ("done", {"n": 1}, 1, 2)
+    assert done_b.status == "failed" and done_b.error == "folder: '/nope' does not exist"
+    assert [j.job_id for j in runner.list(project="p")] == [b.job_id, a.job_id]
     with pytest.raises(NotFound, match="job_id"):
         runner.get("missing")
 
@@ -120,12 +122,12 @@ def test_accuracy_compares_each_label_with_the_run_before_it(service: Service) -
     service.embedding.predict("acc")
     service.labeling.decide("acc", image_id=ids[10], action="correct", label=names[truth[10]])
     report = service.browse.dashboard("acc")
-    runs = report["accuracy"]["per_run"]
+    runs = report.accuracy["per_run"]
     assert [(r["compared"], r["agree"]) for r in runs][0] == (6, 3)
-    assert runs[1]["compared"] == 1 and report["accuracy"]["compared"] == 7
-    assert report["progress"]["labeled"] == 7 and report["sources"]["human"] == 7
-    assert sum(c["model"] for c in report["classes"]) == 60 - 7
-    assert report["curve"][0]["labels"] == 0
+    assert runs[1]["compared"] == 1 and report.accuracy["compared"] == 7
+    assert report.progress.labeled == 7 and report.sources["human"] == 7
+    assert sum(c["model"] for c in report.classes) == 60 - 7
+    assert report.curve[0]["labels"] == 0
 
 
 # -- classes -----------------------------------------------------------------------------------
@@ -140,22 +142,23 @@ def test_merge_and_delete_append_history_and_archive(tmp_path: Path) -> None:
     service.labeling.decide_many("cls", image_ids=ids[:3], action="correct", label="b")
     with service.context.sessions.begin() as session:
         before = session.scalar(select(func.count()).select_from(Event))
-    assert service.projects.class_usage("cls", "b")["labels"] == 3
-    assert service.projects.merge_classes("cls", "b", "c") == {"source": "b", "target": "c", "moved": 3, "archived": True}
+    assert service.projects.class_usage("cls", "b").labels == 3
+    assert service.projects.merge_classes("cls", "b", "c") == ClassesMerged(source="b", target="c", moved=3,
+                                                                            archived=True)
     with service.context.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == before + 3  # appended, none removed
         archived = session.scalar(select(LabelClass).where(LabelClass.name == "b"))
         assert archived is not None and archived.archived
-    assert {c["label"]: c["labels"] for c in service.projects.info("cls")["classes"]} == {"a": 0, "c": 3}
-    assert service.projects.delete_class("cls", "a") == {"label": "a", "unlabeled": 0, "archived": False}
+    assert {c.label: c.labels for c in service.projects.info("cls").classes} == {"a": 0, "c": 3}
+    assert service.projects.delete_class("cls", "a") == ClassDeleted(label="a", unlabeled=0, archived=False)
     with pytest.raises(Conflict, match="only class"):
         service.projects.delete_class("cls", "c")
     service.projects.add_class("cls", "d")
     with pytest.raises(Conflict, match="already has a class 'd'"):
         service.projects.rename_class("cls", "c", "d")
-    assert service.projects.add_class("cls", "b")["restored"] is True
-    assert service.projects.delete_class("cls", "c")["unlabeled"] == 3
-    assert service.labeling.progress("cls")["labeled"] == 0
+    assert service.projects.add_class("cls", "b").restored is True
+    assert service.projects.delete_class("cls", "c").unlabeled == 3
+    assert service.labeling.progress("cls").labeled == 0
     service.close()
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from html.parser import HTMLParser
 
+from core.usecases.browse.results import GridItem
+from core.usecases.results import Guess, Item, Progress, Reason
 from webapp import render
 
 XSS = "<img src=x onerror=alert(1)>"
@@ -35,13 +37,13 @@ def assert_inert(markup: str, *, shows: str) -> Parsed:
 
 
 def test_label_view_pieces_show_names_as_text() -> None:
-    item = {"image_id": 7, "path": f"photos/{XSS}.jpg", "label": XSS,
-            "top": [{"label": XSS, "confidence": 0.7}, {"label": QUOTED, "confidence": 0.3}],
-            "reason": {"strategy": "margin_diverse", "score": 0.4}}
+    item = Item(image_id=7, path=f"photos/{XSS}.jpg", file_path="/m/a.jpg", sha256=None, label=XSS,
+                top=(Guess(XSS, 0.7), Guess(QUOTED, 0.3)), reason=Reason("margin_diverse", 0.4))
     card = assert_inert(render.card(item, url="gradio_api/file=/t/a.jpg", error=None, prefetch=["gradio_api/file=/b"]),
                         shows=XSS)
     assert [a.get("class") for t, a in card.tags if t == "img"] == ["cm-main", "cm-prefetch"]
-    side = render.side(item, {"labeled": 3, "images": 12, "model_version": "adapted-n3"}, last=f"#7 labeled {XSS}")
+    progress = Progress(labeled=3, images=12, embedded=12, skipped=0, strategy="margin", model_version="adapted-n3")
+    side = render.side(item, progress, last=f"#7 labeled {XSS}")
     parsed = assert_inert(side, shows=XSS)
     assert "3 of 12 labeled" in "".join(parsed.text) and "70%" in "".join(parsed.text)
     picker = assert_inert(render.class_picker([XSS, QUOTED, "cat"]), shows=XSS)
@@ -50,8 +52,8 @@ def test_label_view_pieces_show_names_as_text() -> None:
 
 
 def test_grids_jobs_and_review_escape_too() -> None:
-    items = [{"image_id": 1, "path": XSS, "group": 1}, {"image_id": 2, "path": "b.jpg", "group": 1},
-             {"image_id": 3, "path": "c.jpg", "group": 3}]
+    items = [GridItem(image_id=i, path=path, file_path="", sha256=None, confidence=0.5, group=group)
+             for i, path, group in ((1, XSS, 1), (2, "b.jpg", 1), (3, "c.jpg", 3))]
     tiles = assert_inert(render.tiles(items, url_of=lambda i: None if i.image_id == 1 else "u",
                                       caption=lambda i: XSS, empty=""), shows=XSS)
     grouped = [a["class"] for t, a in tiles.tags if t == "div" and "data-id" in a]
