@@ -50,7 +50,7 @@ def test_roles_are_checked_in_the_service(team, tmp_path: Path) -> None:  # type
     with pytest.raises(PermissionDenied, match="manage projects"):
         service.team.set_overlap("pets", share=0.5, annotator="rita")
     service.team.resolve("pets", image_id=image_id, label=truth[image_id], annotator="rita")
-    assert service.exporting.export("pets", fmt="csv", out=tmp_path / "x.csv", annotator="boss")["counts"]["images"] == 497
+    assert service.exporting.export("pets", fmt="csv", out=tmp_path / "x.csv", annotator="boss").counts["images"] == 497
 
 
 def test_two_annotators_never_get_the_same_item(team) -> None:  # type: ignore[no-untyped-def]
@@ -82,11 +82,11 @@ def test_overlap_agreement_conflicts_and_review(team) -> None:  # type: ignore[n
     assert report["overlap_items"] == 6 and report["pairs"][0]["items"] == 6
     assert report["annotators"]["ann"]["items"] == 6
     assert 0.5 < report["pairs"][0]["cohen_kappa"] < 0.8
-    conflicts = service.team.review_queue("pets", annotator="rita")["conflicts"]
-    assert len(conflicts) == 2 and {v["annotator"] for v in conflicts[0]["votes"]} == {"ann", "bob"}
+    conflicts = service.team.review_queue("pets", annotator="rita").conflicts
+    assert len(conflicts) == 2 and {v.annotator for v in conflicts[0].votes} == {"ann", "bob"}
     image_id = conflicts[0].image_id
     service.team.resolve("pets", image_id=image_id, label=truth[image_id], annotator="rita")
-    assert len(service.team.review_queue("pets", annotator="rita")["conflicts"]) == 1
+    assert len(service.team.review_queue("pets", annotator="rita").conflicts) == 1
     import csv
 
     exported = Path(service.settings.db).parent / "team.csv"
@@ -95,8 +95,8 @@ def test_overlap_agreement_conflicts_and_review(team) -> None:  # type: ignore[n
     assert rows[image_id]["agreement"] == "reviewer"
     assert sorted(rows[i]["agreement"] for i in first) == ["conflict"] + ["majority"] * 4 + ["reviewer"]
     history = service.team.history("pets", by="rita", annotator="boss")
-    assert [h["action"] for h in history] == ["review"] and history[0]["after"] == truth[image_id]
-    assert all(h["annotator"] == "bob" for h in service.team.history("pets", by="bob", action="correct", annotator="ann"))
+    assert [h.action for h in history] == ["review"] and history[0].after == truth[image_id]
+    assert all(h.annotator == "bob" for h in service.team.history("pets", by="bob", action="correct", annotator="ann"))
 
 
 def test_cli_user_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:  # type: ignore[no-untyped-def]

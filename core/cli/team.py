@@ -5,17 +5,38 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from dataclasses import replace
 
 from core.cli.common import Command, Subparsers, add_commands, add_db, add_db_project, open_service, print_json
 from core.config import Settings
 from core.errors import InvalidInput
 
+USER_VERBS = ("add", "list", "disable", "role", "events")
+
 
 def _user_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("verb", choices=["add", "list", "disable"])
-    p.add_argument("name", nargs="?", help="user name (add, disable)")
+    p.add_argument("verb", choices=USER_VERBS)
+    p.add_argument("name", nargs="?", help="user name (add, disable, role)")
+    p.add_argument("new_role", nargs="?", metavar="ROLE", help="role NAME ROLE: annotator, reviewer or admin")
     p.add_argument("--role", default="annotator", help="annotator, reviewer or admin (add)")
+    p.add_argument("--limit", type=int, default=200, help="events: how many, newest first (at most 1000)")
     add_db(p)
+
+
+def add_login_args(p: argparse.ArgumentParser) -> None:
+    """`clipmark serve` flags for login throttling (env CLIPMARK_LOGIN_*; docs/team.md)."""
+    p.add_argument("--login-free-failures", type=int, help="wrong passwords answered at once (default 5)")
+    p.add_argument("--login-delay", type=float, help="seconds to wait after them, doubling per failure (default 1)")
+    p.add_argument("--login-lockout-after", type=int, help="failures that lock a name or address (default 20)")
+    p.add_argument("--login-lockout-minutes", type=float, help="how long a lockout lasts (default 15)")
+
+
+def login_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    minutes = getattr(args, "login_lockout_minutes", None)
+    policy = settings.login.with_overrides(
+        free_failures=getattr(args, "login_free_failures", None), delay_s=getattr(args, "login_delay", None),
+        lockout_after=getattr(args, "login_lockout_after", None), lockout_s=None if minutes is None else minutes * 60)
+    return replace(settings, login=policy)
 
 
 def _read_password() -> str:
@@ -29,18 +50,24 @@ def _read_password() -> str:
 
 
 def cmd_user(args: argparse.Namespace, settings: Settings) -> int:
-    service = open_service(args, settings)
+    team = open_service(args, settings).team
     if args.verb == "list":
-        for user in service.team.list_users():
-            state = "disabled" if user["disabled"] else ("active" if user["password"] else "no password")
-            print(f"{user['name']}\t{user['role']}\t{state}")
-        return 0
-    if not args.name:
+        for user in team.list_users():
+            state = "disabled" if user.disabled else ("active" if user.password else "no password")
+            print(f"{user.name}\t{user.role}\t{state}")
+    elif args.verb == "events":
+        for event in team.auth_events(limit=args.limit):
+            print(f"{event.at}\t{event.kind}\t{event.user}\t{event.address or ''}\t{event.detail or ''}")
+    elif not args.name:
         raise InvalidInput(f"user {args.verb}: give the user's name")
-    if args.verb == "add":
-        print_json(service.team.add_user(args.name, role=args.role, password=_read_password()))
+    elif args.verb == "add":
+        print_json(team.add_user(args.name, role=args.role, password=_read_password()))
+    elif args.verb == "role":
+        if not args.new_role:
+            raise InvalidInput("user role: give the name and the new role (annotator, reviewer or admin)")
+        print_json(team.set_role(args.name, args.new_role))
     else:
-        print_json(service.team.disable_user(args.name))
+        print_json(team.disable_user(args.name))
     return 0
 
 
@@ -51,7 +78,8 @@ def _overlap_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_overlap(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).team.set_overlap(args.project, share=args.share, annotators=args.annotators))
+    team = open_service(args, settings).team
+    print_json(team.set_overlap(args.project, share=args.share, annotators=args.annotators))
     return 0
 
 
@@ -79,7 +107,7 @@ def _resolve_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
     print_json(open_service(args, settings).team.resolve(args.project, image_id=args.image_id, label=args.label,
-                                                    annotator=args.user))
+                                                         annotator=args.user))
     return 0
 
 
@@ -94,14 +122,15 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     for e in open_service(args, settings).team.history(args.project, by=args.user, action=args.action,
-                                                  image_id=args.image_id, limit=args.limit):
-        print(f"{e['event_id']}\t{e['at']}\t{e['annotator'] or ''}\t{e['action']}\t{e['image_id']}\t"
-              f"{e['before'] or ''} -> {e['after'] or ''}")
+                                                       image_id=args.image_id, limit=args.limit):
+        print(f"{e.event_id}\t{e.at}\t{e.annotator or ''}\t{e.action}\t{e.image_id}\t"
+              f"{e.before or ''} -> {e.after or ''}")
     return 0
 
 
 COMMANDS = (
-    Command("user", "team members: add NAME --role ROLE (password from a prompt or stdin), list, disable NAME",
+    Command("user", "team members: add NAME --role ROLE (password from a prompt or stdin), list, disable NAME, "
+            "role NAME ROLE, events (the sign-in log: failed logins, lockouts, signed-out sessions)",
             _user_args, cmd_user),
     Command("overlap", "send a share of the items to several annotators, blind, to measure agreement",
             _overlap_args, cmd_overlap),

@@ -276,3 +276,17 @@ class RegionEvent(Base):
     label_after_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
     undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("region_events.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AuthEvent(Base):
+    """The append-only sign-in log an admin reads: failed logins, lockouts, sessions signed out,
+    users added, disabled or given another role. `user_name` is text, not a key: a failed login may
+    name nobody who exists. Rows are only ever inserted."""
+
+    __tablename__ = "auth_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    user_name: Mapped[str] = mapped_column(String(100))
+    address: Mapped[str | None] = mapped_column(String(100))
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)

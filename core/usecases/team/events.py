@@ -14,6 +14,15 @@ from sqlalchemy.orm import Session
 from core.labeling.agreement import cohen_kappa, confusion, final_label, fleiss_kappa
 from core.store import repo
 from core.store.schema import CurrentLabel, Event, RegionEvent, User
+from core.usecases.team.results import (
+    REGION_HISTORY,
+    Agreement,
+    Conflict,
+    HistoryEntry,
+    PairAgreement,
+    PersonAgreement,
+    Vote,
+)
 
 VOTES = ("accept", "correct", "review")
 
@@ -26,9 +35,20 @@ def votes_by_image(
     undone = {e.undoes_event_id for e in events if e.action == "undo"}
     out: dict[int, dict[int, Event]] = defaultdict(dict)
     for event in events:
-        if event.action in VOTES and event.id not in undone and event.annotator_id is not None:
+        if (event.action in VOTES and event.id not in undone and event.annotator_id is not None
+                and event.label_after_id is not None):
             out[event.image_id][event.annotator_id] = event
     return out
+
+
+def _voted(event: Event) -> int:
+    """The label of a vote (votes_by_image keeps only events with one)."""
+    assert event.label_after_id is not None
+    return event.label_after_id
+
+
+def _name(names: dict[int, str], label_id: int | None) -> str | None:
+    return None if label_id is None else names.get(label_id)
 
 
 OVERLAP_REASON = "overlap: another opinion"
@@ -44,10 +64,10 @@ def needs_opinion(holders: list[tuple[int, bool]], *, user_id: int, slots: int) 
 def apply_policy(session: Session, *, project_id: int, image_id: int) -> str:
     """Set the image's current label by the policy reviewer > majority > single; record which."""
     votes = votes_by_image(session, project_id=project_id, image_ids=[image_id]).get(image_id, {})
-    roles = dict(session.execute(select(User.id, User.role)).all())
+    roles: dict[int | None, str] = dict(session.execute(select(User.id, User.role)).tuples().all())
     ordered = sorted(votes.values(), key=lambda e: e.id)
     label, policy = final_label([("reviewer" if e.action == "review" else roles.get(e.annotator_id, "annotator"),
-                                  e.label_after_id) for e in ordered])
+                                  _voted(e)) for e in ordered])
     row = session.get(CurrentLabel, image_id)
     if row is None:
         return policy
@@ -59,60 +79,60 @@ def apply_policy(session: Session, *, project_id: int, image_id: int) -> str:
     return policy
 
 
-def agreement(session: Session, *, project_id: int) -> dict[str, Any]:
+def agreement(session: Session, *, project_id: int) -> Agreement:
     classes = repo.classes_of(session, project_id=project_id, include_archived=True)
     index = {c.id: k for k, c in enumerate(classes)}
     names = dict(session.execute(select(User.id, User.name)).all())
     votes = {i: v for i, v in votes_by_image(session, project_id=project_id).items() if len(v) >= 2}
     people = sorted({u for v in votes.values() for u in v})
-    pairs = []
+    pairs: list[PairAgreement] = []
     for a, b in combinations(people, 2):
-        both = [(v[a].label_after_id, v[b].label_after_id) for v in votes.values() if a in v and b in v]
+        both = [(_voted(v[a]), _voted(v[b])) for v in votes.values() if a in v and b in v]
         if not both:
             continue
         la = np.array([index[x] for x, _ in both])
         lb = np.array([index[y] for _, y in both])
-        pairs.append({"annotators": [names[a], names[b]], "items": len(both),
-                      "cohen_kappa": cohen_kappa(la, lb, num_classes=len(classes)),
-                      "confusion": confusion(la, lb, num_classes=len(classes)).tolist()})
+        pairs.append(PairAgreement(annotators=[names[a], names[b]], items=len(both),
+                                   cohen_kappa=cohen_kappa(la, lb, num_classes=len(classes)),
+                                   confusion=confusion(la, lb, num_classes=len(classes)).tolist()))
     counts = np.zeros((len(votes), len(classes)), dtype=np.int64)
     for row, v in enumerate(votes.values()):
         for event in v.values():
-            counts[row, index[event.label_after_id]] += 1
+            counts[row, index[_voted(event)]] += 1
     current = repo.current_labels(session, project_id=project_id)
-    per_person = {}
+    per_person: dict[str, PersonAgreement] = {}
     for person in people:
-        mine = [(i, v[person].label_after_id) for i, v in votes.items() if person in v and i in current]
+        mine = [(i, _voted(v[person])) for i, v in votes.items() if person in v and i in current]
         agree = sum(1 for i, label in mine if current[i].label_id == label)
-        per_person[names[person]] = {"items": len(mine), "agreement_with_final": agree / len(mine) if mine else None}
-    return {"classes": [c.name for c in classes], "overlap_items": len(votes), "pairs": pairs,
-            "fleiss_kappa": fleiss_kappa(counts) if len(votes) else None, "annotators": per_person}
+        per_person[names[person]] = PersonAgreement(items=len(mine),
+                                                    agreement_with_final=agree / len(mine) if mine else None)
+    return Agreement(classes=[c.name for c in classes], overlap_items=len(votes), pairs=pairs,
+                     fleiss_kappa=fleiss_kappa(counts) if len(votes) else None, annotators=per_person)
 
 
-def conflicts(session: Session, *, project_id: int, limit: int = 200) -> list[dict[str, Any]]:
+def conflicts(session: Session, *, project_id: int, limit: int = 200) -> tuple[Conflict, ...]:
     rows = session.scalars(select(CurrentLabel).where(CurrentLabel.project_id == project_id,
                                                       CurrentLabel.policy == "conflict").limit(limit)).all()
     votes = votes_by_image(session, project_id=project_id, image_ids=[r.image_id for r in rows])
     names = dict(session.execute(select(User.id, User.name)).all())
     classes = repo.class_names(session, project_id=project_id)
-    return [{"image_id": r.image_id, "votes": [{"annotator": names.get(u), "label": classes.get(e.label_after_id),
-                                               "at": e.created_at.isoformat()} for u, e in votes[r.image_id].items()]}
-            for r in rows]
+    return tuple(Conflict(image_id=r.image_id,
+                          votes=tuple(Vote(annotator=names.get(u), label=_name(classes, e.label_after_id),
+                                           at=e.created_at.isoformat()) for u, e in votes[r.image_id].items()))
+                 for r in rows)
 
 
-REGION_HISTORY = {"add": "region-add", "delete": "region-delete", "relabel": "region-relabel",
-                  "accept_proposal": "region-accept", "reject_proposal": "region-reject", "undo": "region-undo"}
 
 
 def history(
     session: Session, *, project_id: int, user_id: int | None = None, action: str | None = None,
     image_id: int | None = None, limit: int = 200,
-) -> list[dict[str, Any]]:
+) -> list[HistoryEntry]:
     """Image decisions and region actions together, newest first (region event ids are 'r<id>')."""
     names = dict(session.execute(select(User.id, User.name)).all())
     classes = repo.class_names(session, project_id=project_id)
     regional = {v: k for k, v in REGION_HISTORY.items()}
-    found: list[tuple[Any, dict[str, Any]]] = []
+    found: list[tuple[Any, HistoryEntry]] = []
     if action is None or action not in regional:
         query = _filtered(select(Event).where(Event.project_id == project_id), Event, user_id, action, image_id)
         found += [(e.created_at, _image_row(e, names, classes))
@@ -136,16 +156,16 @@ def _filtered(query: Any, table: Any, user_id: int | None, action: str | None, i
     return query
 
 
-def _image_row(e: Event, names: dict[Any, Any], classes: dict[int, str]) -> dict[str, Any]:
-    return {"event_id": e.id, "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
-            "action": e.action, "source": e.source, "image_id": e.image_id,
-            "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
-            "undoes": e.undoes_event_id}
+def _image_row(e: Event, names: dict[Any, Any], classes: dict[int, str]) -> HistoryEntry:
+    return HistoryEntry(event_id=e.id, at=e.created_at.isoformat(), annotator=names.get(e.annotator_id),
+                        action=e.action, source=e.source, image_id=e.image_id,
+                        before=_name(classes, e.label_before_id), after=_name(classes, e.label_after_id),
+                        undoes=e.undoes_event_id)
 
 
-def _region_row(e: RegionEvent, names: dict[Any, Any], classes: dict[int, str]) -> dict[str, Any]:
-    return {"event_id": f"r{e.id}", "at": e.created_at.isoformat(), "annotator": names.get(e.annotator_id),
-            "action": REGION_HISTORY[e.action], "source": "region", "image_id": e.image_id,
-            "before": classes.get(e.label_before_id), "after": classes.get(e.label_after_id),
-            "undoes": None if e.undoes_event_id is None else f"r{e.undoes_event_id}",
-            "instance_id": e.instance_id, "proposal_id": e.proposal_id}
+def _region_row(e: RegionEvent, names: dict[Any, Any], classes: dict[int, str]) -> HistoryEntry:
+    return HistoryEntry(event_id=f"r{e.id}", at=e.created_at.isoformat(), annotator=names.get(e.annotator_id),
+                        action=REGION_HISTORY[e.action], source="region", image_id=e.image_id,
+                        before=_name(classes, e.label_before_id), after=_name(classes, e.label_after_id),
+                        undoes=None if e.undoes_event_id is None else f"r{e.undoes_event_id}",
+                        instance_id=e.instance_id, proposal_id=e.proposal_id)

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import CursorResult, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -51,7 +52,7 @@ def claim(
             .values(user_id=user_id, expires_at=expires, created_at=now)
             .execution_options(synchronize_session=False)
         )
-        if taken.rowcount == 1:
+        if _count(taken) == 1:
             return slot
     return None
 
@@ -77,7 +78,7 @@ def complete_mine(session: Session, *, image_id: int, user_id: int) -> bool:
     they hold none (then `complete` claims one first)."""
     done = session.execute(update(Lease).where(Lease.image_id == image_id, Lease.user_id == user_id)
                            .values(done=True).execution_options(synchronize_session=False))
-    return bool(done.rowcount)
+    return bool(_count(done))
 
 
 def complete(session: Session, *, project_id: int, image_id: int, user_id: int) -> None:
@@ -113,7 +114,7 @@ def release_all(session: Session, *, user_id: int, project_id: int | None = None
     query = delete(Lease).where(Lease.user_id == user_id, Lease.done.is_(False))
     if project_id is not None:
         query = query.where(Lease.project_id == project_id)
-    return session.execute(query).rowcount or 0
+    return _count(session.execute(query))
 
 
 def renew_all(session: Session, *, user_id: int, seconds: int = LEASE_SECONDS) -> int:
@@ -122,7 +123,7 @@ def renew_all(session: Session, *, user_id: int, seconds: int = LEASE_SECONDS) -
         update(Lease).where(Lease.user_id == user_id, Lease.done.is_(False))
         .values(expires_at=utcnow() + timedelta(seconds=seconds))
     )
-    return result.rowcount or 0
+    return _count(result)
 
 
 def held_by_others(session: Session, *, project_id: int, user_id: int, now: datetime | None = None) -> set[int]:
@@ -140,3 +141,8 @@ def done_by(session: Session, *, project_id: int, user_id: int) -> set[int]:
     rows = session.execute(select(Lease.image_id).where(Lease.project_id == project_id, Lease.user_id == user_id,
                                                         Lease.done.is_(True)))
     return {image_id for (image_id,) in rows}
+
+
+def _count(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched."""
+    return cast(CursorResult[Any], result).rowcount or 0
