@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DB ?= demo.sqlite
 PORT ?= 7860
 
-.PHONY: install run test test-fast lint bench system-deps
+.PHONY: install run test test-fast lint bench system-deps fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ lint: install
 	$(VENV)/bin/ruff check core webapp tests bench
 	$(VENV)/bin/mypy core webapp
 	$(VENV)/bin/lint-imports
+
+# Property-based fuzzing of the import boundary (core/io): the suite runs a few seconds of it, this thousands of examples.
+fuzz: install
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q -p no:cacheprovider tests/io/test_fuzz.py

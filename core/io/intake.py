@@ -18,9 +18,11 @@ from pathlib import Path
 
 from core.errors import ImageError
 from core.io.candidate import Candidate, read_head
-from core.io.images import DEFAULT_MAX_PIXELS, ImageInfo, inspect_file
+from core.io.images import DEFAULT_MAX_PIXELS, ImageInfo, inspect_file, inspect_image
 from core.io.names import is_storable
 from core.io.sniff import preflight
+
+IN_MEMORY_BYTES = 4 * 2**20  # entries under this are validated from memory, larger ones from disk
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,40 @@ def _digest(head: bytes, chunks: Generator[bytes, None, None]) -> str:
 def _keep(
     candidate: Candidate, head: bytes, chunks: Generator[bytes, None, None], *, media_dir: Path, max_pixels: int
 ) -> Admitted:
+    """Small entries are validated in memory; larger ones streamed to a temporary file first."""
+    data = read_head(chunks, IN_MEMORY_BYTES - len(head))
+    if len(data) < IN_MEMORY_BYTES - len(head):
+        info = inspect_image(head + data, source=candidate.source, max_pixels=max_pixels)
+        return Admitted(info, _store_small(head + data, info, media_dir=media_dir, source=candidate.source))
+    return _stream(candidate, head + data, chunks, media_dir=media_dir, max_pixels=max_pixels)
+
+
+def _store_small(data: bytes, info: ImageInfo, *, media_dir: Path, source: str) -> Path:
+    target = _target(media_dir, info)
+    if target.is_file() and target.stat().st_size == len(data):
+        return target  # content-addressed: the same bytes are already there
+    name = ""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, name = tempfile.mkstemp(dir=target.parent, prefix=".incoming-", suffix=".part")
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(name, target)
+    except OSError as exc:
+        raise ImageError(source, f"cannot write to the media folder: {exc.strerror or exc}") from exc
+    finally:
+        if name:
+            Path(name).unlink(missing_ok=True)
+    return target
+
+
+def _target(media_dir: Path, info: ImageInfo) -> Path:
+    return media_dir / info.sha256[:2] / f"{info.sha256}.{info.format.lower()}"
+
+
+def _stream(
+    candidate: Candidate, head: bytes, chunks: Generator[bytes, None, None], *, media_dir: Path, max_pixels: int
+) -> Admitted:
     """Stream into a temporary file beside the store, validate it, then move it to its hash's name."""
     media_dir.mkdir(parents=True, exist_ok=True)
     descriptor, name = tempfile.mkstemp(dir=media_dir, prefix=".incoming-", suffix=".part")
@@ -70,7 +106,7 @@ def _keep(
                 digest.update(chunk)
                 handle.write(chunk)
         info = inspect_file(temporary, source=candidate.source, sha256=digest.hexdigest(), max_pixels=max_pixels)
-        target = media_dir / info.sha256[:2] / f"{info.sha256}.{info.format.lower()}"
+        target = _target(media_dir, info)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temporary, target)
         return Admitted(info, target)
