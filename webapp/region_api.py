@@ -1,6 +1,7 @@
 """The region endpoints of the documented API (docs/regions.md): what the region mode of the Label
 view does, callable with gradio_client. Prompts are JSON: {"points": [[x, y, 1|0], ...], "box":
-[x0, y0, x1, y1]} in image pixels. Masks come back as COCO RLE, never as full-size images."""
+[x0, y0, x1, y1]} in image pixels. Masks come back as COCO RLE, never as full-size images; every
+answer is the regions use case's result as JSON (`as_json`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import gradio as gr
 
 from core.service import Service
+from core.usecases.regions import as_json
 from webapp.handlers import json_object, user_of
 
 
@@ -18,44 +20,39 @@ def _prompts(text: str) -> dict[str, Any]:
 
 def segment(service: Service, project: str, image_id: int, prompts: str,
             request: gr.Request | None = None) -> dict[str, Any]:
-    """SAM's candidate masks for these prompts (score, area, bbox, COCO RLE) and the best one."""
-    from core.segment.masks import rle_encode
-
-    user_of(service, request)
-    regions = service.regions
-    image, parsed, result = regions.predict(project, int(image_id), _prompts(prompts))
-    from core.regions import best_choice
-
-    masks = [{"index": k, "score": float(result.scores[k]), "area": int(m.sum()), "rle": rle_encode(m)}
-             for k, m in enumerate(result.masks)]
-    return {"image_id": image["image_id"], "masks": masks, "best": best_choice(result), "prompts": parsed.as_json()}
+    """SAM's candidate masks for these prompts (score, area, COCO RLE) and the best one."""
+    result = service.regions.segment_rle(project, int(image_id), _prompts(prompts),
+                                         annotator=user_of(service, request))
+    return as_json(result)
 
 
 def add_instance(service: Service, project: str, image_id: int, prompts: str, choice: int | None = None,
                  label: str = "", request: gr.Request | None = None) -> dict[str, Any]:
     """Save SAM's mask (`choice`, default its best) as an instance of `label` (default: CLIP's proposal)."""
-    return service.regions.add_instance(project, int(image_id), _prompts(prompts), choice=choice,
-                                        label=label or None, annotator=user_of(service, request))
+    return as_json(service.regions.add_instance(project, int(image_id), _prompts(prompts), choice=choice,
+                                                label=label or None, annotator=user_of(service, request)))
 
 
-def instances(service: Service, project: str, image_id: int) -> list[dict[str, Any]]:
+def instances(service: Service, project: str, image_id: int, request: gr.Request | None = None
+              ) -> list[dict[str, Any]]:
     """The instances of an image."""
-    return service.regions.instances(project, int(image_id))
+    return as_json(service.regions.instances(project, int(image_id), annotator=user_of(service, request)))
 
 
 def delete_instance(service: Service, project: str, instance_id: int,
                     request: gr.Request | None = None) -> dict[str, Any]:
-    return service.regions.delete_instance(project, int(instance_id), annotator=user_of(service, request))
+    return as_json(service.regions.delete_instance(project, int(instance_id), annotator=user_of(service, request)))
 
 
 def relabel_instance(service: Service, project: str, instance_id: int, label: str,
                      request: gr.Request | None = None) -> dict[str, Any]:
-    return service.regions.relabel_instance(project, int(instance_id), label, annotator=user_of(service, request))
+    return as_json(service.regions.relabel_instance(project, int(instance_id), label,
+                                                    annotator=user_of(service, request)))
 
 
 def undo_region(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """Undo your latest region action (add, delete, relabel, accept or reject a proposal)."""
-    return service.regions.undo(project, annotator=user_of(service, request))
+    return as_json(service.regions.undo(project, annotator=user_of(service, request)))
 
 
 def propose_regions(service: Service, project: str, image_id: int, min_confidence: float = 0.3,
@@ -63,28 +60,24 @@ def propose_regions(service: Service, project: str, image_id: int, min_confidenc
                     request: gr.Request | None = None) -> dict[str, Any]:
     """Run the automatic mask generator on one image (with its two filters) and name the regions
     with CLIP; regions whose best class is below `min_confidence` are dropped."""
-    from core.proposals import propose
+    return as_json(service.regions.propose(
+        project, image_ids=[int(image_id)], min_confidence=float(min_confidence),
+        pred_iou_thresh=float(pred_iou_thresh), stability_score_thresh=float(stability_score_thresh),
+        annotator=user_of(service, request)))
 
-    return propose(service.regions, project, image_ids=[int(image_id)], min_confidence=float(min_confidence),
-                   pred_iou_thresh=float(pred_iou_thresh), stability_score_thresh=float(stability_score_thresh),
-                   annotator=user_of(service, request)).as_dict()
 
-
-def proposals(service: Service, project: str, image_id: int | None = None, limit: int = 20) -> list[dict[str, Any]]:
+def proposals(service: Service, project: str, image_id: int | None = None, limit: int = 20,
+              request: gr.Request | None = None) -> list[dict[str, Any]]:
     """Open region proposals, the least certain first."""
-    from core.proposals import next_proposals
-
-    return next_proposals(service.regions, project, image_id=None if image_id is None else int(image_id),
-                          limit=int(limit))
+    return as_json(service.regions.next_proposals(project, image_id=None if image_id is None else int(image_id),
+                                                  limit=int(limit), annotator=user_of(service, request)))
 
 
 def decide_proposal(service: Service, project: str, proposal_id: int, accept: bool, label: str = "",
                     request: gr.Request | None = None) -> dict[str, Any]:
     """Accept (it becomes an instance) or reject a region proposal."""
-    from core.proposals import decide
-
-    return decide(service.regions, project, int(proposal_id), accept=bool(accept), label=label or None,
-                  annotator=user_of(service, request))
+    return as_json(service.regions.decide_proposal(project, int(proposal_id), accept=bool(accept),
+                                                   label=label or None, annotator=user_of(service, request)))
 
 
 ENDPOINTS = (segment, add_instance, instances, delete_instance, relabel_instance, undo_region, propose_regions,

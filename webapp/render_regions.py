@@ -4,11 +4,10 @@ points and the box as percentages. User text goes through `esc`."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Sequence
 from typing import Any
 
-from core.segment.view import colour
+from core.usecases.regions import ImageRegions, InstanceInfo, LabelScore, ProposalInfo, Segmentation, instance_colour
 from webapp import render
 from webapp.render import esc, pct, top_k
 
@@ -23,40 +22,38 @@ REGION_KEYS = (
 )
 
 
-def data_url(png: bytes | None) -> str | None:
-    return None if png is None else "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-
-
 def _percent(value: float, total: int) -> str:
     return f"{100 * value / max(total, 1):.3f}%"
 
 
-def card(image: dict[str, Any] | None, *, url: str | None, overlay: bytes | None = None,
-         candidates: Sequence[dict[str, Any]] = (), choice: int | None = None, prompts: dict[str, Any] | None = None,
-         proposal: dict[str, Any] | None = None, note: str = "") -> str:
+def card(view: ImageRegions | None, *, url: str | None, clicked: Segmentation | None = None,
+         proposal: ProposalInfo | None = None, note: str = "") -> str:
     """The image with every instance drawn over it, SAM's candidate masks (one shown at a time),
     the clicks and the box; data attributes tell the page the image size and the mask shown."""
-    if image is None:
+    if view is None:
         return ('<div id="cm-rcard" class="cm-rcard"><div class="cm-empty">'
                 f'{esc(note or "No image to segment in this project.")}</div></div>')
-    width, height = int(image["width"]), int(image["height"])
-    layers = [f'<img class="cm-rimg" src="{esc(url)}" alt="{esc(image["path"])}" draggable="false">' if url else
+    image = view.image
+    width, height = image.width, image.height
+    candidates = clicked.masks if clicked is not None else ()
+    choice = clicked.best if clicked is not None else None
+    layers = [f'<img class="cm-rimg" src="{esc(url)}" alt="{esc(image.path)}" draggable="false">' if url else
               '<div class="cm-empty">Cannot show this image.</div>']
-    if overlay is not None:
-        layers.append(f'<img class="cm-rlayer cm-rinst" src="{data_url(overlay)}" alt="" draggable="false">')
+    if view.overlay is not None:
+        layers.append(f'<img class="cm-rlayer cm-rinst" src="{view.overlay_url}" alt="" draggable="false">')
     for cand in candidates:
-        on = " cm-on" if cand["index"] == choice else ""
-        layers.append(f'<img class="cm-rlayer cm-cand{on}" data-k="{int(cand["index"])}" '
-                      f'src="{data_url(cand["png"])}" alt="" draggable="false">')
+        on = " cm-on" if cand.index == choice else ""
+        layers.append(f'<img class="cm-rlayer cm-cand{on}" data-k="{cand.index}" '
+                      f'src="{cand.png_url}" alt="" draggable="false">')
     if proposal is not None:
-        layers.append(f'<img class="cm-rlayer cm-cand cm-on cm-prop" data-k="0" src="{data_url(proposal["png"])}" '
+        layers.append(f'<img class="cm-rlayer cm-cand cm-on cm-prop" data-k="0" src="{proposal.png_url}" '
                       'alt="" draggable="false">')
-    layers += _prompt_marks(prompts or {}, width, height)
-    attrs = (f'data-image-id="{int(image["image_id"])}" data-width="{width}" data-height="{height}" '
+    layers += _prompt_marks(clicked.prompts if clicked is not None else {}, width, height)
+    attrs = (f'data-image-id="{image.image_id}" data-width="{width}" data-height="{height}" '
              f'data-labels="{"pending" if candidates else ""}" '
              f'data-choice="{"" if choice is None else int(choice)}" '
-             f'data-proposal="{"" if proposal is None else int(proposal["id"])}"')
-    caption = f'#{int(image["image_id"])} · {esc(image["path"])} · {width}×{height}'
+             f'data-proposal="{"" if proposal is None else proposal.id}"')
+    caption = f'#{image.image_id} · {esc(image.path)} · {width}×{height}'
     return (f'<div id="cm-rcard" class="cm-rcard" {attrs}><div class="cm-rstage">{"".join(layers)}'
             f'<div class="cm-rdrag" hidden></div></div><div class="cm-path">{caption}</div>'
             f'{_candidate_line(candidates, choice, proposal)}'
@@ -83,20 +80,20 @@ def _prompt_marks(prompts: dict[str, Any], width: int, height: int) -> list[str]
     return marks
 
 
-def _candidate_line(candidates: Sequence[dict[str, Any]], choice: int | None, proposal: dict[str, Any] | None) -> str:
+def _candidate_line(candidates: Sequence[Any], choice: int | None, proposal: ProposalInfo | None) -> str:
     if proposal is not None:
-        return (f'<div class="cm-rcands">Proposal #{int(proposal["id"])} · SAM IoU {proposal["predicted_iou"]:.2f}'
-                f' · area {int(proposal["area"]):,} px · <kbd>Enter</kbd> accept · <kbd>X</kbd> reject</div>')
+        return (f'<div class="cm-rcands">Proposal #{proposal.id} · SAM IoU {proposal.predicted_iou:.2f}'
+                f' · area {proposal.area:,} px · <kbd>Enter</kbd> accept · <kbd>X</kbd> reject</div>')
     if not candidates:
         return ""
     buttons = "".join(
-        f'<button type="button" class="cm-mchoice{" cm-on" if c["index"] == choice else ""}" data-k="{int(c["index"])}"'
-        f' title="area {int(c["area"]):,} px">mask {int(c["index"]) + 1} · {c["score"]:.2f}</button>'
+        f'<button type="button" class="cm-mchoice{" cm-on" if c.index == choice else ""}" data-k="{c.index}"'
+        f' title="area {c.area:,} px">mask {c.index + 1} · {c.score:.2f}</button>'
         for c in candidates)
     return f'<div class="cm-rcands">{buttons} <span class="cm-hint"><kbd>M</kbd> next mask</span></div>'
 
 
-def side(instances: Sequence[dict[str, Any]], *, top: Sequence[dict[str, Any]] | None = None, open_proposals: int = 0,
+def side(instances: Sequence[InstanceInfo], *, top: Sequence[LabelScore] | None = None, open_proposals: int = 0,
          last: str = "", model_note: str = "") -> str:
     """Proposed classes for the mask on screen, the image's instances (click one to select it) and
     the open proposals of this image."""
@@ -104,7 +101,8 @@ def side(instances: Sequence[dict[str, Any]], *, top: Sequence[dict[str, Any]] |
     if model_note:
         parts.append(f'<div class="cm-banner" role="status">{esc(model_note)}</div>')
     if top is not None:
-        parts.append('<div class="cm-reason">CLIP proposes for this mask:</div>' + top_k(top) if top else
+        scores = [{"label": t.label, "confidence": t.confidence} for t in top]
+        parts.append('<div class="cm-reason">CLIP proposes for this mask:</div>' + top_k(scores) if top else
                      '<div class="cm-reason">No class proposal (no CLIP model yet): pick a class with 1-9.</div>')
     parts.append(_instance_list(instances))
     parts.append(f'<div class="cm-reason">{open_proposals} open region proposal{"s" if open_proposals != 1 else ""}'
@@ -114,19 +112,19 @@ def side(instances: Sequence[dict[str, Any]], *, top: Sequence[dict[str, Any]] |
     return "".join(parts)
 
 
-def _instance_list(instances: Sequence[dict[str, Any]]) -> str:
+def _instance_list(instances: Sequence[InstanceInfo]) -> str:
     if not instances:
         return '<div class="cm-reason cm-noinst">No instances on this image yet.</div>'
     rows = []
     for k, inst in enumerate(instances):
-        r, g, b = colour(k)
-        conf = f" · {pct(inst['label_confidence'])}" if inst.get("label_confidence") is not None else ""
+        r, g, b = instance_colour(k)
+        conf = f" · {pct(inst.label_confidence)}" if inst.label_confidence is not None else ""
         rows.append(
-            f'<li class="cm-inst" data-inst="{int(inst["id"])}" data-bbox="{",".join(str(v) for v in inst["bbox"])}">'
+            f'<li class="cm-inst" data-inst="{inst.id}" data-bbox="{",".join(str(v) for v in inst.bbox)}">'
             f'<span class="cm-swatch" style="background:rgb({r},{g},{b})"></span>'
-            f'<button type="button" class="cm-inst-pick" data-inst="{int(inst["id"])}">#{int(inst["id"])} '
-            f'<b>{esc(inst["label"])}</b>{esc(conf)} · {int(inst["area"]):,} px</button>'
-            f'<button type="button" class="cm-inst-del" data-inst="{int(inst["id"])}" title="delete">✕</button></li>')
+            f'<button type="button" class="cm-inst-pick" data-inst="{inst.id}">#{inst.id} '
+            f'<b>{esc(inst.label or "")}</b>{esc(conf)} · {inst.area:,} px</button>'
+            f'<button type="button" class="cm-inst-del" data-inst="{inst.id}" title="delete">✕</button></li>')
     return f'<div class="cm-reason">Instances ({len(instances)}):</div><ul class="cm-insts">{"".join(rows)}</ul>'
 
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import gradio as gr
 
-from core.errors import ImageError, InvalidInput, ModelLoadError
+from core.errors import InvalidInput, ModelLoadError
 from core.service import Service
+from core.usecases.regions import LabelScore, ProposalInfo, Segmentation
 from webapp import render_regions
 from webapp.handlers import json_object, user_of
 from webapp.render import file_url
 from webapp.views import Ctx, need_project
 
-DISPLAY_SIZE = 1024
 WARM_AHEAD = 3
 TOP_K = 5
 Shown = tuple[Any, Any, Any]
@@ -31,73 +31,37 @@ def prompts_of(data: dict[str, Any]) -> dict[str, Any]:
     return {"points": data.get("points") or [], "box": data.get("box")}
 
 
-def show(service: Service, project: str, image_id: int | None, *, candidates: list[dict[str, Any]] | None = None,
-         choice: int | None = None, prompts: dict[str, Any] | None = None, proposal: dict[str, Any] | None = None,
-         top: list[dict[str, Any]] | None = None, last: str = "") -> Shown:
+def show(service: Service, project: str, image_id: int | None, user: str, *, clicked: Segmentation | None = None,
+         proposal: ProposalInfo | None = None, top: tuple[LabelScore, ...] | None = None, last: str = "") -> Shown:
     """(card, side, image id) for an image: its instances, and what is being decided on it."""
-    from core.segment.view import image_instances, open_proposals_of
-
     if image_id is None:
-        return render_regions.card(None, url=None), render_regions.side([], last=last), None
-    regions = service.regions
-    image = regions.image(project, image_id)
-    instances = image_instances(service, project, image_id)
-    overlay = regions.instances_overlay(image["image_id"], instances)
-    waiting = "" if regions.ready(image) is not False else (
-        "Segment Anything is encoding this image in the background (once per image); the first click waits for it.")
-    card = render_regions.card(image, url=_display_url(service, image), overlay=overlay, candidates=candidates or (),
-                               choice=choice, prompts=prompts, proposal=_with_png(proposal), note=waiting)
-    note = regions.problem() or ""
-    side = render_regions.side(instances, top=top, open_proposals=open_proposals_of(service, project, image_id),
-                               last=last, model_note=f"Segment Anything is not loaded: {note}" if note else "")
-    return card, side, image["image_id"]
+        return render_regions.card(None, url=None), render_regions.side((), last=last), None
+    view = service.regions.view(project, image_id, annotator=user)
+    waiting = ("Segment Anything is encoding this image in the background (once per image); the first click waits "
+               "for it.") if view.encoding else ""
+    url = None if view.display is None else file_url(view.display)
+    card = render_regions.card(view, url=url, clicked=clicked, proposal=proposal, note=waiting)
+    note = view.problem or ""
+    side = render_regions.side(view.instances, top=top, open_proposals=view.open_proposals, last=last,
+                               model_note=f"Segment Anything is not loaded: {note}" if note else "")
+    return card, side, view.image.image_id
 
 
-def _display_url(service: Service, image: dict[str, Any]) -> str | None:
-    try:
-        return file_url(service.thumbnail(image, size=DISPLAY_SIZE))
-    except ImageError:
-        return None
-
-
-def _with_png(proposal: dict[str, Any] | None) -> dict[str, Any] | None:
-    if proposal is None:
-        return None
-    from core.regions import OVERLAY_SIDE
-    from core.segment.masks import overlay_png, rle_decode
-
-    png = overlay_png(rle_decode(proposal["rle"]), max_side=OVERLAY_SIDE, rgba=(245, 130, 48, 120))
-    return {**proposal, "png": png}
-
-
-def warm(service: Service, project: str, image_id: int) -> None:
-    """Start the encoder on this image and the next few, so clicks on them do not wait."""
-    from core.segment.view import neighbour_image
-
-    ahead: list[int] = [image_id]
-    for _ in range(WARM_AHEAD):
-        following = neighbour_image(service, project, ahead[-1], 1)
-        if following is None or following in ahead:
-            break
-        ahead.append(following)
-    service.regions.warm(project, ahead)
-
-
-def next_proposal(service: Service, project: str, image_id: int, last: str, *, anywhere: bool = False) -> Shown:
+def next_proposal(service: Service, project: str, image_id: int, user: str, last: str, *,
+                  anywhere: bool = False) -> Shown:
     """The least certain open proposal of this image (after a decision: the image stays, so its
     result shows once its proposals are done); with `anywhere` (V), when this image has none left,
     the least certain one of the whole project (its image opens)."""
-    from core.proposals import next_proposals
-
-    found = next_proposals(service.regions, project, image_id=image_id, limit=1, k=TOP_K)
+    regions = service.regions
+    found = regions.next_proposals(project, image_id=image_id, limit=1, k=TOP_K, png=True, annotator=user)
     if not found and anywhere:
-        found = next_proposals(service.regions, project, limit=1, k=TOP_K)
+        found = regions.next_proposals(project, limit=1, k=TOP_K, png=True, annotator=user)
     if not found:
-        return show(service, project, image_id, last=last)
+        return show(service, project, image_id, user, last=last)
     chosen = found[0]
-    if chosen["image_id"] != image_id:
-        warm(service, project, chosen["image_id"])
-    return show(service, project, chosen["image_id"], proposal=chosen, top=chosen["top"], last=last)
+    if chosen.image_id != image_id:
+        regions.warm_ahead(project, chosen.image_id, count=WARM_AHEAD, annotator=user)
+    return show(service, project, chosen.image_id, user, proposal=chosen, top=chosen.top, last=last)
 
 
 # -- actions (one per payload "action") -------------------------------------------------------
@@ -106,81 +70,73 @@ def next_proposal(service: Service, project: str, image_id: int, last: str, *, a
 def act_open(service: Service, project: str, image_id: int | None, data: dict[str, Any], user: str) -> Shown:
     chosen = data.get("image") or image_id
     if chosen is None:
-        from core.segment.view import neighbour_image
-
-        chosen = neighbour_image(service, project, None, 1)
+        chosen = service.regions.neighbour(project, None, 1, annotator=user)
     if chosen is not None:
-        warm(service, project, int(chosen))
-    return show(service, project, None if chosen is None else int(chosen))
+        service.regions.warm_ahead(project, int(chosen), count=WARM_AHEAD, annotator=user)
+    return show(service, project, None if chosen is None else int(chosen), user)
 
 
 def act_click(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
-    result = service.regions.segment(project, image_id, prompts_of(data))
-    return show(service, project, image_id, candidates=result["masks"], choice=result["best"],
-                prompts=result["prompts"], last=f"SAM answered in {result['ms']:.0f} ms")
+    result = service.regions.segment(project, image_id, prompts_of(data), annotator=user)
+    return show(service, project, image_id, user, clicked=result, last=f"SAM answered in {result.ms:.0f} ms")
 
 
 def act_labels(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
     """CLIP's classes for the mask on screen: only the side panel changes."""
-    from core.segment.view import image_instances, open_proposals_of
-
-    top = service.regions.candidate_labels(project, image_id, prompts_of(data), data.get("choice"), k=TOP_K)
-    side = render_regions.side(image_instances(service, project, image_id), top=top,
-                               open_proposals=open_proposals_of(service, project, image_id))
-    return gr.skip(), side, gr.skip()
+    regions = service.regions
+    top = regions.candidate_labels(project, image_id, prompts_of(data), data.get("choice"), k=TOP_K, annotator=user)
+    view = regions.view(project, image_id, annotator=user)
+    return gr.skip(), render_regions.side(view.instances, top=top, open_proposals=view.open_proposals), gr.skip()
 
 
 def act_accept(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
-    from core.proposals import decide
-
     label = data.get("label") or None
     if data.get("proposal"):
-        result = decide(service.regions, project, int(data["proposal"]), accept=True, label=label, annotator=user)
-        inst = result["instance"]
-        return next_proposal(service, project, image_id, f"Accepted proposal as #{inst['id']} {inst['label']}")
+        result = service.regions.decide_proposal(project, int(data["proposal"]), accept=True, label=label,
+                                                 annotator=user)
+        inst = result.instance
+        said = "" if inst is None else f" as #{inst.id} {inst.label}"
+        return next_proposal(service, project, image_id, user, f"Accepted proposal{said}")
     inst = service.regions.add_instance(project, image_id, prompts_of(data), choice=data.get("choice"), label=label,
                                         annotator=user)
-    return show(service, project, image_id, last=f"Saved #{inst['id']} {inst['label']} · Z undoes it")
+    return show(service, project, image_id, user, last=f"Saved #{inst.id} {inst.label} · Z undoes it")
 
 
 def act_reject(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
-    from core.proposals import decide
-
     if not data.get("proposal"):
         raise InvalidInput("proposal: no region proposal is shown; press P to propose regions on this image")
-    decide(service.regions, project, int(data["proposal"]), accept=False, annotator=user)
-    return next_proposal(service, project, image_id, f"Rejected proposal #{int(data['proposal'])}")
+    service.regions.decide_proposal(project, int(data["proposal"]), accept=False, annotator=user)
+    return next_proposal(service, project, image_id, user, f"Rejected proposal #{int(data['proposal'])}")
 
 
 def act_proposal(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
     """The next proposal to review: this image's first, then the project's least certain."""
-    return next_proposal(service, project, image_id, "", anywhere=True)
+    return next_proposal(service, project, image_id, user, "", anywhere=True)
 
 
 def act_relabel(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
     if not data.get("selected") or not data.get("label"):
         raise InvalidInput("instance: select an instance in the list, then press a class number")
     inst = service.regions.relabel_instance(project, int(data["selected"]), data["label"], annotator=user)
-    return show(service, project, image_id, last=f"#{inst['id']} is now {inst['label']}")
+    return show(service, project, image_id, user, last=f"#{inst.id} is now {inst.label}")
 
 
 def act_delete(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
     if not data.get("selected"):
         raise InvalidInput("instance: select an instance in the list first")
     inst = service.regions.delete_instance(project, int(data["selected"]), annotator=user)
-    return show(service, project, image_id, last=f"Deleted #{inst['id']} {inst['label']} · Z undoes it")
+    return show(service, project, image_id, user, last=f"Deleted #{inst.id} {inst.label} · Z undoes it")
 
 
 def act_undo(service: Service, project: str, image_id: int, data: dict[str, Any], user: str) -> Shown:
     result = service.regions.undo(project, annotator=user)
-    return show(service, project, result["image_id"], last=f"Undid your {result['undone'].replace('_', ' ')}")
+    return show(service, project, result.image_id, user, last=f"Undid your {result.undone.replace('_', ' ')}")
 
 
 def act_step(step: int) -> Any:
     def act(service: Service, project: str, image_id: int | None, data: dict[str, Any], user: str) -> Shown:
-        from core.segment.view import neighbour_image
-
-        return act_open(service, project, None, {"image": neighbour_image(service, project, image_id, step)}, user)
+        following = service.regions.neighbour(project, image_id, step, annotator=user)
+        return act_open(service, project, None, {"image": following}, user)
     return act
 
 
@@ -211,30 +167,25 @@ def ui_region_propose(service: Service, project: str | None, image_id: int | Non
                       progress: gr.Progress = gr.Progress()) -> Shown:  # noqa: B008  (Gradio's progress idiom)
     """Propose regions on the image shown (automatic mask generator + CLIP), then show the least
     certain open proposal."""
-    from core.proposals import propose
-
     project = need_project(project)
     if image_id is None:
         raise InvalidInput("image: no image is shown in region mode")
     progress(0.0, desc="Proposing regions (SAM mask generator, then CLIP)")
-    summary = propose(service.regions, project, image_ids=[image_id], annotator=user_of(service, request))
+    user = user_of(service, request)
+    summary = service.regions.propose(project, image_ids=[image_id], annotator=user)
     note = f"{summary.proposed} proposed, {summary.weak} weak and {summary.duplicates} known regions left out"
     if summary.errors:
         note += f"; {summary.errors[0]['reason']}"
-    return next_proposal(service, project, image_id, note)
+    return next_proposal(service, project, image_id, user, note)
 
 
 def ui_propose_all(service: Service, project: str | None, request: gr.Request | None = None) -> str:
-    from core.segment.prepare import start_propose
-
-    job = start_propose(service.regions, need_project(project), annotator=user_of(service, request))
+    job = service.regions.start_propose_all(need_project(project), annotator=user_of(service, request))
     return f"Proposing regions on every image in the background (job {job['job_id']}); progress above."
 
 
 def ui_prepare_all(service: Service, project: str | None, request: gr.Request | None = None) -> str:
-    from core.segment.prepare import start_embed_all
-
-    job = start_embed_all(service.regions, need_project(project), annotator=user_of(service, request))
+    job = service.regions.start_embed_all(need_project(project), annotator=user_of(service, request))
     return (f"Encoding every image for Segment Anything in the background (job {job['job_id']}); progress above. "
             "Clicks on encoded images never wait.")
 
@@ -242,7 +193,7 @@ def ui_prepare_all(service: Service, project: str | None, request: gr.Request | 
 def ui_region_classes(service: Service, project: str | None) -> str:
     if not project:
         return ""
-    return render_regions.class_buttons([c["label"] for c in service.project_info(project)["classes"]])
+    return render_regions.class_buttons(list(service.projects.info(project).labels))
 
 
 def ui_region_enter(service: Service, project: str | None, current: int | None,
