@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from core.cli.common import (
     Command,
@@ -40,13 +45,38 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    summary = open_service(args, settings).importing.images(args.project, args.paths,
-                                                         labels_from=args.labels_from).as_dict()
-    print_problems("failed", summary["errors"])  # type: ignore[arg-type]
-    print_problems("label", summary["label_problems"])  # type: ignore[arg-type]
-    print(f"imported {summary['imported']}, skipped {summary['duplicates']} duplicates, "
-          f"failed {summary['failed']}, labeled {summary['labeled']}")
-    return 0
+    """Ctrl-C is the cancel: the first one stops the import after the current file (what it imported
+    stays, and is reported); a second one interrupts at once."""
+    with first_interrupt_sets() as stop:
+        summary = open_service(args, settings).importing.images(args.project, args.paths, labels_from=args.labels_from,
+                                                                cancelled=stop.is_set)
+    print_problems("failed", [{"file": p.file, "reason": p.reason} for p in summary.errors])
+    print_problems("label", [{"file": p.file, "reason": p.reason} for p in summary.label_problems])
+    stopped = " (cancelled with Ctrl-C; run the same import again to continue)" if summary.cancelled else ""
+    print(f"imported {summary.imported}, skipped {summary.duplicates} duplicates, "
+          f"failed {summary.failed}, labeled {summary.labeled}{stopped}")
+    return 130 if summary.cancelled else 0
+
+
+@contextmanager
+def first_interrupt_sets() -> Iterator[threading.Event]:
+    """An Event the first SIGINT sets (the previous handler is back for the second, and on leaving)."""
+    stop = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, previous)
+        print("stopping after the current file (Ctrl-C again to interrupt now)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if in_main else None
+    if in_main:
+        signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _embed_args(p: argparse.ArgumentParser) -> None:
