@@ -119,3 +119,13 @@ def _stream(
 def _all(head: bytes, chunks: Generator[bytes, None, None]) -> Generator[bytes, None, None]:
     yield head
     yield from chunks
+
+
+def remove_leftovers(media_dir: Path) -> int:
+    """Delete temporary files an interrupted import left in `media_dir` (call on start); how many."""
+    removed = 0
+    for pattern in (".incoming-*.part", "*/.incoming-*.part"):
+        for path in media_dir.glob(pattern):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -20,7 +20,7 @@ from core.io.images import inspect_file, inspect_image
 from core.io.label_files import check_label_csv, read_label_csv
 from core.io.sniff import sniff_refusal
 from core.io.sources import Candidate, iter_candidates
-from tests.io.corpus import GOOD_BUILDERS, encode, gradient, noisy_jpeg
+from tests.io.corpus import ALL_GOOD_BUILDERS, MODERN_BUILDERS, encode, gradient, noisy_jpeg
 from tests.io.helpers import run
 
 MB = 2**20
@@ -197,7 +197,7 @@ def test_real_flat_images_pass_however_small(tmp_path: Path, fmt: str, params: d
 
 
 def test_truncated_files_of_every_format_are_refused() -> None:
-    for name, build in GOOD_BUILDERS.items():
+    for name, build in ALL_GOOD_BUILDERS.items():
         data = build()
         if name != "animated.gif":  # its first frame lies in the first half
             with pytest.raises(ImageError):
@@ -220,7 +220,7 @@ def test_every_kind_of_file_in_a_folder_is_imported_or_has_a_reason(tmp_path: Pa
     root = tmp_path / "mixed"
     root.mkdir()
     files = {
-        "photo.heic": GOOD_BUILDERS["photo.heic"](), "photo.avif": GOOD_BUILDERS["photo.avif"](),
+        "photo.heic": MODERN_BUILDERS["photo.heic"](), "photo.avif": MODERN_BUILDERS["photo.avif"](),
         "logo.svg": b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>',
         "icon.ico": encode(Image.new("RGB", (16, 16)), "ICO"),
         "inner.zip": _zip(tmp_path / "i.zip", 1, payload=b"x").read_bytes(),
@@ -243,7 +243,7 @@ def test_every_kind_of_file_in_a_folder_is_imported_or_has_a_reason(tmp_path: Pa
 
 
 def test_heic_without_its_plugin_says_how_to_fix_it() -> None:
-    head = GOOD_BUILDERS["photo.heic"]()[:4096]
+    head = MODERN_BUILDERS["photo.heic"]()[:4096]
     reason = sniff_refusal(head, heif_available=False)
     assert reason is not None and reason.startswith("unsupported format 'HEIC'")
     assert "pip install pillow-heif" in reason and reason.endswith("convert to JPEG/PNG")
@@ -273,3 +273,15 @@ def test_label_problems_quote_a_short_sanitised_excerpt(tmp_path: Path) -> None:
     path.write_text(f"path,label\n{secret},\n")
     (_, [problem]) = read_label_csv(path)
     assert problem.source.endswith("line 2") and secret not in problem.reason and len(problem.reason) < 80
+
+
+def test_leftovers_of_an_interrupted_import_are_removed(tmp_path: Path) -> None:
+    from core.io.intake import remove_leftovers
+
+    media = tmp_path / "media"
+    (media / "ab").mkdir(parents=True)
+    (media / ".incoming-x.part").write_bytes(b"half")
+    (media / "ab" / ".incoming-y.part").write_bytes(b"half")
+    (media / "ab" / "ab12.png").write_bytes(_png())
+    assert remove_leftovers(media) == 2
+    assert [p.name for p in media.rglob("*") if p.is_file()] == ["ab12.png"]

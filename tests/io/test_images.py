@@ -24,9 +24,9 @@ from core.io.images import (
     to_rgb,
 )
 from tests.io.corpus import (
+    ALL_GOOD_BUILDERS,
     BAD_BUILDERS,
     GIF_FIRST_COLOUR,
-    GOOD_BUILDERS,
     GOOD_SIZES,
     bomb_png,
     build_corpus,
@@ -38,17 +38,17 @@ from tests.io.corpus import (
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("corpus")
-    build_corpus(directory)
+    build_corpus(directory, modern=True)
     return directory
 
 
 def test_corpus_covers_every_supported_format(corpus: Path) -> None:
-    formats = {inspect_image((corpus / n).read_bytes(), source=n).format for n in GOOD_BUILDERS}
+    formats = {inspect_image((corpus / n).read_bytes(), source=n).format for n in ALL_GOOD_BUILDERS}
     assert formats == SUPPORTED_FORMATS
-    assert {Path(name).suffix for name in GOOD_BUILDERS} <= IMAGE_EXTENSIONS
+    assert {Path(name).suffix for name in ALL_GOOD_BUILDERS} <= IMAGE_EXTENSIONS
 
 
-@pytest.mark.parametrize("name", sorted(GOOD_BUILDERS))
+@pytest.mark.parametrize("name", sorted(ALL_GOOD_BUILDERS))
 def test_good_file_inspects_with_oriented_size_and_hash(corpus: Path, name: str) -> None:
     data = (corpus / name).read_bytes()
     info = inspect_image(data, source=name)
@@ -57,7 +57,7 @@ def test_good_file_inspects_with_oriented_size_and_hash(corpus: Path, name: str)
     assert info.format in SUPPORTED_FORMATS
 
 
-@pytest.mark.parametrize("name", sorted(GOOD_BUILDERS))
+@pytest.mark.parametrize("name", sorted(ALL_GOOD_BUILDERS))
 def test_good_file_opens_as_8bit_rgb_of_the_same_size(corpus: Path, name: str) -> None:
     image = open_rgb(corpus / name)
     assert image.mode == "RGB"
