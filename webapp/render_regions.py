@@ -101,8 +101,7 @@ def side(instances: Sequence[InstanceInfo], *, top: Sequence[LabelScore] | None 
     if model_note:
         parts.append(f'<div class="cm-banner" role="status">{esc(model_note)}</div>')
     if top is not None:
-        scores = [{"label": t.label, "confidence": t.confidence} for t in top]
-        parts.append('<div class="cm-reason">CLIP proposes for this mask:</div>' + top_k(scores) if top else
+        parts.append('<div class="cm-reason">CLIP proposes for this mask:</div>' + top_k(top) if top else
                      '<div class="cm-reason">No class proposal (no CLIP model yet): pick a class with 1-9.</div>')
     parts.append(_instance_list(instances))
     parts.append(f'<div class="cm-reason">{open_proposals} open region proposal{"s" if open_proposals != 1 else ""}'

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput
-from core.proposals import propose
 from core.service import Service
+from core.usecases.results import jsonable
 from core.store.repo import ClassSpec
 from tests.webapp.conftest import tiny_settings, write_images
 from webapp.views import regions as view
@@ -22,10 +22,10 @@ LOOSE = {"pred_iou_thresh": 0.0, "stability_score_thresh": 0.0, "min_confidence"
 @pytest.fixture()
 def service(tmp_path: Path) -> Iterator[Service]:
     svc = Service(tiny_settings(tmp_path))
-    svc.create_project("p", classes=[ClassSpec("cat"), ClassSpec("dog")])
-    svc.import_images("p", write_images(tmp_path / "imgs", 3), progress=False)
-    svc.embed("p", progress=False)
-    svc.predict("p")
+    svc.projects.create("p", classes=[ClassSpec("cat"), ClassSpec("dog")])
+    svc.importing.images("p", write_images(tmp_path / "imgs", 3), progress=False)
+    svc.embedding.embed("p", progress=False)
+    svc.embedding.predict("p")
     yield svc
     svc.close()
 
@@ -61,9 +61,9 @@ def test_errors_name_the_field(service: Service) -> None:
 
 def test_select_relabel_delete_undo_and_stepping(service: Service) -> None:
     saved = service.regions.add_instance("p", 2, {"points": [[10, 10, 1]]}, choice=0, label="cat")
-    _, side, _ = act(service, 2, action="relabel", selected=saved["id"], label="dog")
-    assert f"#{saved['id']} is now dog" in side
-    _, side, _ = act(service, 2, action="delete", selected=saved["id"])
+    _, side, _ = act(service, 2, action="relabel", selected=saved.id, label="dog")
+    assert f"#{saved.id} is now dog" in side
+    _, side, _ = act(service, 2, action="delete", selected=saved.id)
     assert "Deleted" in side and "No instances on this image yet" in side
     _, side, image = act(service, 3, action="undo")
     assert image == 2 and "Undid your delete" in side
@@ -72,41 +72,42 @@ def test_select_relabel_delete_undo_and_stepping(service: Service) -> None:
 
 
 def test_proposals_are_reviewed_least_certain_first_across_images(service: Service) -> None:
-    propose(service.regions, "p", image_ids=[2, 3], **LOOSE)
-    from core.proposals import next_proposals
-
-    expected = next_proposals(service.regions, "p", limit=1)[0]
+    service.regions.propose("p", image_ids=[2, 3], **LOOSE)
+    expected = service.regions.next_proposals("p", limit=1)[0]
     card, side, image = act(service, 1, action="proposal")  # image 1 has none: the project's first
-    assert image == expected["image_id"] and f'data-proposal="{expected["id"]}"' in card and "cm-prop" in card
-    card, side, image = act(service, image, action="reject", proposal=expected["id"])
-    assert f"Rejected proposal #{expected['id']}" in side
-    assert f'data-proposal="{expected["id"]}"' not in card
+    assert image == expected.image_id and f'data-proposal="{expected.id}"' in card and "cm-prop" in card
+    card, side, image = act(service, image, action="reject", proposal=expected.id)
+    assert f"Rejected proposal #{expected.id}" in side
+    assert f'data-proposal="{expected.id}"' not in card
 
 
 def test_background_jobs_prepare_and_propose_every_image(service: Service) -> None:
     import re
 
     text = view.ui_prepare_all(service, "p")
-    job = service.wait_job(re.search(r"job (\w+)", text).group(1), timeout=120)
+    job = jsonable(service.jobs.wait(re.search(r"job (\w+)", text).group(1), timeout=120))
     assert job["status"] == "done" and job["result"]["images"] == 3 and job["result"]["computed"] == 3
     assert all(service.regions.ready(service.regions.image("p", i)) for i in (1, 2, 3))
     text = view.ui_propose_all(service, "p")
-    job = service.wait_job(re.search(r"job (\w+)", text).group(1), timeout=120)
+    job = jsonable(service.jobs.wait(re.search(r"job (\w+)", text).group(1), timeout=120))
     assert job["status"] == "done" and job["kind"] == "propose" and job["result"]["images"] == 3
     assert job["done"] == job["total"] == 3
 
 
 def test_instance_overlay_is_drawn_once_per_set_of_instances(service: Service) -> None:
-    from core.segment.view import image_instances, instances_png
+    from core.segment.view import instances_png
+    from core.store.schema import Instance
+
+    def rles(ids: list[int]) -> list[dict]:
+        with service.context.sessions.begin() as session:
+            return [session.get(Instance, i).rle for i in ids]
 
     regions = service.regions
     first = regions.add_instance("p", 1, {"points": [[10, 10, 1]]}, choice=0, label="cat")
-    shown = image_instances(service, "p", 1)
-    png = regions.instances_overlay(1, shown)
-    assert png == instances_png([i["rle"] for i in shown]) and regions.instances_overlay(1, shown) is png
-    regions.add_instance("p", 1, {"points": [[30, 20, 1]]}, choice=0, label="dog")
-    more = image_instances(service, "p", 1)
-    assert len(more) == 2 and regions.instances_overlay(1, more) == instances_png([i["rle"] for i in more])
-    regions.delete_instance("p", first["id"])
-    regions.delete_instance("p", more[1]["id"])
-    assert regions.instances_overlay(1, image_instances(service, "p", 1)) is None
+    png = regions.view("p", 1).overlay
+    assert png == instances_png(rles([first.id])) and regions.view("p", 1).overlay is png
+    second = regions.add_instance("p", 1, {"points": [[30, 20, 1]]}, choice=0, label="dog")
+    assert regions.view("p", 1).overlay == instances_png(rles([first.id, second.id]))
+    regions.delete_instance("p", first.id)
+    regions.delete_instance("p", second.id)
+    assert regions.view("p", 1).overlay is None

@@ -181,12 +181,12 @@ def ui_region_propose(service: Service, project: str | None, image_id: int | Non
 
 def ui_propose_all(service: Service, project: str | None, request: gr.Request | None = None) -> str:
     job = service.regions.start_propose_all(need_project(project), annotator=user_of(service, request))
-    return f"Proposing regions on every image in the background (job {job['job_id']}); progress above."
+    return f"Proposing regions on every image in the background (job {job.job_id}); progress above."
 
 
 def ui_prepare_all(service: Service, project: str | None, request: gr.Request | None = None) -> str:
     job = service.regions.start_embed_all(need_project(project), annotator=user_of(service, request))
-    return (f"Encoding every image for Segment Anything in the background (job {job['job_id']}); progress above. "
+    return (f"Encoding every image for Segment Anything in the background (job {job.job_id}); progress above. "
             "Clicks on encoded images never wait.")
 
 

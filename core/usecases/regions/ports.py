@@ -39,9 +39,15 @@ class JobProgress(Protocol):
     def __call__(self, done: int, total: int) -> None: ...
 
 
-class Jobs(Protocol):
-    """The background job queue (core.jobs.JobQueue): propose-all and encode-all run there."""
+class SubmittedJob(Protocol):
+    @property
+    def job_id(self) -> str: ...
 
-    def submit(self, *, kind: str, project: str, work: Callable[[Any], dict[str, Any] | None]) -> dict[str, Any]:
-        """Queue `work(progress)`; returns the job's description (its id under "job_id")."""
+
+class Jobs(Protocol):
+    """The background job queue (core.usecases.jobs.runner.JobRunner): propose-all and encode-all run there."""
+
+    def submit(self, *, kind: str, project: str, work: Callable[[Any], dict[str, Any] | None],
+               owner: str | None = None) -> SubmittedJob:
+        """Queue `work(progress)` for `owner`; returns the job (its id is `job_id`)."""
         ...

@@ -28,7 +28,7 @@ from core.usecases.context import Action, Context
 from core.usecases.regions import instances, proposals
 from core.usecases.regions.naming import chosen_label, class_id, region_probs, top_k
 from core.usecases.regions.overlays import OverlayMemo
-from core.usecases.regions.ports import CropClassifier, Jobs, Thumbnails
+from core.usecases.regions.ports import CropClassifier, Jobs, SubmittedJob, Thumbnails
 from core.usecases.regions.prepare import embed_all
 from core.usecases.regions.results import (
     CandidateMask,
@@ -290,7 +290,7 @@ class Regions:
             return embed_all(self.runtime, project, ids, annotator=annotator, on_progress=report)
 
     def start_propose_all(self, project: str, *, annotator: str | None = None,
-                          min_confidence: float = proposals.DEFAULT_MIN_CONFIDENCE) -> dict[str, Any]:
+                          min_confidence: float = proposals.DEFAULT_MIN_CONFIDENCE) -> SubmittedJob:
         """`propose` on every image as a background job; the project and the annotator are checked now."""
         self._image_ids(project, [], annotator)
 
@@ -299,9 +299,9 @@ class Regions:
             return asdict(self.propose(project, annotator=annotator, min_confidence=min_confidence,
                                        on_progress=progress))
 
-        return self.runtime.jobs.submit(kind="propose", project=project, work=work)
+        return self.runtime.jobs.submit(kind="propose", project=project, work=work, owner=annotator)
 
-    def start_embed_all(self, project: str, *, annotator: str | None = None) -> dict[str, Any]:
+    def start_embed_all(self, project: str, *, annotator: str | None = None) -> SubmittedJob:
         """`embed_all` as a background job (the web app's "Prepare every image" button)."""
         self._image_ids(project, [], annotator)
 
@@ -309,7 +309,7 @@ class Regions:
             progress.stage("SAM embeddings")
             return asdict(self.embed_all(project, annotator=annotator, on_progress=progress))
 
-        return self.runtime.jobs.submit(kind="sam-embed", project=project, work=work)
+        return self.runtime.jobs.submit(kind="sam-embed", project=project, work=work, owner=annotator)
 
     def _image_ids(self, project: str, image_ids: Sequence[int] | None, annotator: str | None) -> list[int]:
         with self._read(project, annotator) as action:
