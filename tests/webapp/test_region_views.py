@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import InvalidInput
 from core.service import Service
-from core.usecases.results import jsonable
 from core.store.repo import ClassSpec
+from core.usecases.results import jsonable
 from tests.webapp.conftest import tiny_settings, write_images
 from webapp.views import regions as view
 

@@ -48,9 +48,10 @@ def chosen_label(label: str | None, top: Sequence[LabelScore]) -> tuple[str, flo
     if label:
         match = next((t for t in top if t.label == label), None)
         return label, None if match is None else match.confidence
-    if not top:
+    best = top[0].label if top else None
+    if best is None:
         raise InvalidInput("label: CLIP has no proposal for this project (no model or text head yet); pick a class")
-    return top[0].label, top[0].confidence
+    return best, top[0].confidence
 
 
 def class_id(live: Mapping[str, int], label: str) -> int:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.usecases.results import jsonable
+from core.usecases.results import Guess, jsonable
 
 
 def data_url(png: bytes | None) -> str | None:
@@ -43,12 +43,7 @@ class ImageInfo:
     height: int
 
 
-@dataclass(frozen=True)
-class LabelScore:
-    """One of CLIP's classes for a region."""
-
-    label: str
-    confidence: float
+LabelScore = Guess  # one of CLIP's classes for a region: the same shape as an image's guesses
 
 
 @dataclass(frozen=True)
