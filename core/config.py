@@ -15,6 +15,33 @@ DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
 
 
 @dataclass(frozen=True)
+class LoginPolicy:
+    """Login throttling, per user name and per client address: `free_failures` wrong passwords
+    answer at once; after that each attempt waits `delay_s`, doubling per failure up to `max_delay_s`
+    (an earlier attempt is refused and counts as a failure); `lockout_after` failures lock the name
+    (or address) for `lockout_s` seconds."""
+
+    free_failures: int = 5
+    delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    lockout_after: int = 20
+    lockout_s: float = 900.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> LoginPolicy:
+        """CLIPMARK_LOGIN_FREE_FAILURES, _DELAY_S, _MAX_DELAY_S, _LOCKOUT_AFTER, _LOCKOUT_MINUTES."""
+        got = {name: env.get(f"CLIPMARK_LOGIN_{name.upper()}") for name in ("free_failures", "lockout_after")}
+        delays = {name: env.get(f"CLIPMARK_LOGIN_{name.upper()}") for name in ("delay_s", "max_delay_s")}
+        minutes = env.get("CLIPMARK_LOGIN_LOCKOUT_MINUTES")
+        return cls().with_overrides(**{k: int(v) for k, v in got.items() if v},
+                                    **{k: float(v) for k, v in delays.items() if v},
+                                    lockout_s=float(minutes) * 60 if minutes else None)
+
+    def with_overrides(self, **changes: object) -> LoginPolicy:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
 class Settings:
     db: str = DEFAULT_DB
     model: str = DEFAULT_MODEL
@@ -28,6 +55,7 @@ class Settings:
     user: str = "local"
     sam_model: str = "vit_b"                 # core.models.sam.SEGMENTERS: vit_b, vit_l, vit_h, vit_t, tiny
     sam_checkpoint: str | None = None        # local .pth; None: the official download (vit_b/l/h)
+    login: LoginPolicy = LoginPolicy()       # login throttling and lockout
     import_roots: tuple[Path, ...] = ()      # folders web callers may import from (none: uploads only)
     max_archive_entries: int = 100_000       # per zip archive; more is one error for the archive
     max_archive_bytes: int = 64 * 2**30      # declared uncompressed bytes per zip archive
@@ -46,6 +74,7 @@ class Settings:
             user=env.get("CLIPMARK_USER") or env.get("USER") or "local",
             sam_model=env.get("CLIPMARK_SAM_MODEL") or "vit_b",
             sam_checkpoint=env.get("CLIPMARK_SAM_CHECKPOINT") or None,
+            login=LoginPolicy.from_env(env),
             import_roots=import_roots(env.get("CLIPMARK_IMPORT_ROOTS", "")),
         )
 

@@ -4,9 +4,7 @@ logins checked against the store once the store is in team mode (a user has a pa
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import gradio as gr
 
 from core.service import Service, Settings
 from webapp import handlers, region_api, render, team
+from webapp.login import launch_options
 from webapp.payloads import to_json
 from webapp.views import Ctx, dashboard, export, grid, label, people, projects, review, search
 from webapp.wiring import bind
@@ -27,7 +26,8 @@ API = (
     handlers.undo,
     handlers.label_many, handlers.grid_page, handlers.search, handlers.suspects, handlers.dashboard,
     team.whoami, team.add_user, team.list_users, team.disable_user, team.set_overlap, team.agreement,
-    team.review_queue, team.resolve, team.history, team.release_leases, *region_api.ENDPOINTS,
+    team.review_queue, team.resolve, team.history, team.release_leases, team.set_role, team.auth_events,
+    *region_api.ENDPOINTS,
 )
 JOB_POLL_S = 1.0
 RENEW_S = 60.0  # the Label view's heartbeat; a lease lasts core.leases.LEASE_SECONDS (10 min)
@@ -65,8 +65,9 @@ def ui_whoami(service: Service, request: gr.Request | None = None) -> tuple[str,
 
 
 def ui_release(service: Service, request: gr.Request | None = None) -> None:
-    """The page was closed or reloaded, or the user logs out: their items go back to the pool."""
-    team.release_leases(service, "", request)
+    """The page was closed or reloaded (or its client disconnected), or the user logs out: their items
+    go back to the pool. An unload may come without the login cookie: the session says whose they are."""
+    team.close_session(service, request)
 
 
 def ui_renew(service: Service, request: gr.Request | None = None) -> None:
@@ -144,14 +145,6 @@ def wire_team(app: gr.Blocks, ctx: Ctx, *, tabs: gr.Tabs, users_tab: gr.Tab, use
     tabs.select(ui_heartbeat_on, None, [heartbeat], api_name="ui_heartbeat", **hidden)
 
 
-def login_check(service: Service) -> Callable[[str, str], Awaitable[bool]]:
-    """Gradio's auth callable: the store's users and argon2 hashes, verified off the event loop."""
-    async def check(name: str, password: str) -> bool:
-        return await asyncio.to_thread(service.authenticate, name, password)
-
-    return check
-
-
 def served_paths(service: Service) -> list[str]:
     """The media folders the app hands out as files: exports and display copies, never the originals
     (Gradio serves files outside the working and temp folders only from `allowed_paths`)."""
@@ -168,9 +161,9 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo
     service.exporting.clean_interrupted()  # what an export killed mid-way left in <media>/exports
     app = build_app(service)
     app.queue(default_concurrency_limit=4)
-    auth = login_check(service) if service.team.team_mode() else None  # Gradio awaits an async callable
+    logins = launch_options(service) if service.team.team_mode() else {}  # Gradio awaits an async callable
     app.launch(server_name=host, server_port=port, prevent_thread_lock=prevent_thread_lock, show_error=True,
                allowed_paths=served_paths(service),
-               footer_links=["api", "gradio"], auth=auth,  # type: ignore[arg-type]
+               footer_links=["api", "gradio"], **logins,
                auth_message="clipmark: log in with the name and password your admin gave you")
     return app, service

@@ -19,11 +19,13 @@ TOP_K = 5
 
 
 def user_of(service: Service, request: gr.Request | None) -> str:
-    """The acting user. Without a login that is the configured single user, which a store in team
-    mode (someone has a password) refuses: a server started before the first user was added."""
+    """The acting user, checked on every call: a logged-in user must still be enabled (a disabled
+    user's session is signed out, PermissionDenied) and acts with their current role. Without a login
+    that is the configured single user, which a store in team mode (someone has a password) refuses:
+    a server started before the first user was added."""
     name = acting_user(request, default="")
     if name:
-        return name
+        return service.team.signed_in(name, session=getattr(request, "session_hash", None)).user
     if service.team.team_mode():
         raise PermissionDenied("log in first: this server was started before team mode was switched on "
                                "(a user got a password); restart it to require logins")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from core.cli.common import Command, Subparsers, add_commands, add_db, add_model_args, add_sam_args
+from core.cli.team import add_login_args, login_settings
 from core.config import Settings
 
 
@@ -14,6 +15,7 @@ def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
     p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     add_model_args(p)
     add_sam_args(p)
+    add_login_args(p)
     if demo_flag:
         p.add_argument("--demo", action="store_true",
                        help="also create the demo project (scikit-image photographs) if it is missing")
@@ -26,14 +28,14 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.app import serve  # lazy: gradio takes seconds to import; only these two commands need it
 
-    serve(settings, host=args.host, port=args.port, demo=args.demo)
+    serve(login_settings(args, settings), host=args.host, port=args.port, demo=args.demo)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.app import serve  # lazy, as above
 
-    serve(settings, host=args.host, port=args.port, demo=True)
+    serve(login_settings(args, settings), host=args.host, port=args.port, demo=True)
     return 0
 
 

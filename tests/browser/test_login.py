@@ -16,7 +16,8 @@ from tests.browser.test_labeling import ARGS, CHROMIUM
 from tests.helpers import project_from_vectors
 from tests.webapp.conftest import free_port, tiny_settings
 from tests.webapp.test_core_views import clustered
-from webapp.app import build_app, login_check
+from webapp.app import build_app
+from webapp.login import login_check
 
 pytestmark = pytest.mark.browser
 playwright = pytest.importorskip("playwright.sync_api")

@@ -22,7 +22,8 @@ from core.store.schema import Lease, User
 from tests.helpers import project_from_vectors
 from tests.webapp.conftest import free_port, tiny_settings
 from tests.webapp.test_core_views import clustered
-from webapp.app import build_app, login_check
+from webapp.app import build_app
+from webapp.login import login_check
 from webapp.wiring import SessionOrder
 
 PASSWORDS = {"boss": "boss-secret-1", "rita": "rita-secret-1", "ann": "ann-secret-1", "bob": "bob-secret-1"}
@@ -80,7 +81,7 @@ def test_annotator_cannot_export_manage_users_or_resolve(clients: dict[str, Clie
         ("/add_user", ("mallory", "admin", "mallory-secret"), "may not manage users"),
         ("/list_users", (), "may not manage users"),
         ("/disable_user", ("boss",), "may not manage users"),
-        ("/resolve", ("pets", item.image_id, "cat"), "may not review"),
+        ("/resolve", ("pets", item["image_id"], "cat"), "may not review"),
         ("/set_overlap", ("pets", 0.5, 2), "may not manage projects"),
         ("/create_project", ("mine", "a, b"), "may not manage projects"),
         # the page's own endpoints are not documented, but callable: the service checks them as well
@@ -91,11 +92,11 @@ def test_annotator_cannot_export_manage_users_or_resolve(clients: dict[str, Clie
     for api_name, args, message in forbidden:
         with pytest.raises(AppError, match=message):
             ann.predict(*args, api_name=api_name)
-    assert ann.predict(api_name="/whoami") == {"user": "ann", "team": True, "admin": False}
-    decided = ann.predict("pets", item.image_id, "correct", "dog", api_name="/decide")
+    assert ann.predict(api_name="/whoami") == {"user": "ann", "role": "annotator", "team": True, "admin": False}
+    decided = ann.predict("pets", item["image_id"], "correct", "dog", api_name="/decide")
     assert decided["decision"]["label"] == "dog"  # labeling is what an annotator may do
     history = ann.predict("pets", "ann", "", None, 10, api_name="/history")
-    assert history[0]["annotator"] == "ann" and history[0].image_id == item.image_id
+    assert history[0]["annotator"] == "ann" and history[0]["image_id"] == item["image_id"]
 
 
 def test_reviewer_resolves_but_cannot_export_and_admin_can(clients: dict[str, Client]) -> None:
@@ -130,8 +131,8 @@ def test_two_annotators_never_get_the_same_item(team: tuple[str, Service], clien
         client = clients[name]
         item = client.predict("pets", api_name="/next_item")["item"]
         for _ in range(8):
-            got[name].append(item.image_id)
-            item = client.predict("pets", item.image_id, "accept", "", api_name="/decide")["item"]
+            got[name].append(item["image_id"])
+            item = client.predict("pets", item["image_id"], "accept", "", api_name="/decide")["item"]
 
     threads = [threading.Thread(target=label, args=(name,)) for name in got]
     for thread in threads:
@@ -148,13 +149,13 @@ def test_an_item_held_by_one_annotator_is_refused_to_another_until_given_back(
     url, service = team
     other_page = login(url, "bob")  # a second page of bob's
     item = other_page.predict("pets", api_name="/next_item")["item"]
-    assert item.image_id in held(service, "bob")
+    assert item["image_id"] in held(service, "bob")
     with pytest.raises(AppError, match="assigned to someone else"):
-        clients["ann"].predict("pets", item.image_id, "correct", "cat", api_name="/decide")
+        clients["ann"].predict("pets", item["image_id"], "correct", "cat", api_name="/decide")
     assert other_page.predict("pets", api_name="/release_leases")["released"] >= 1
     assert not held(service, "bob")
-    taken = clients["ann"].predict("pets", item.image_id, "correct", "cat", api_name="/decide")
-    assert taken["decision"]["image_id"] == item.image_id
+    taken = clients["ann"].predict("pets", item["image_id"], "correct", "cat", api_name="/decide")
+    assert taken["decision"]["image_id"] == item["image_id"]
     other_page.close()
 
 
@@ -163,7 +164,7 @@ def test_closing_the_page_gives_the_items_back(team: tuple[str, Service], monkey
     monkeypatch.setenv("GRADIO_HEARTBEAT_INTERVAL", "0.5")  # notice the closed page sooner than the 15 s default
     page = login(url, "bob")
     item = page.predict("pets", api_name="/next_item")["item"]
-    assert item.image_id in held(service, "bob")
+    assert item["image_id"] in held(service, "bob")
     page.close()  # ends the session's heartbeat: Gradio runs the app's unload event
     deadline = time.monotonic() + 30
     while held(service, "bob") and time.monotonic() < deadline:
