@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from core.proposals import propose
 from core.service import Service
 from core.store.repo import ClassSpec
 from tests.browser.test_labeling import ARGS, CHROMIUM
@@ -29,13 +28,13 @@ def page(tmp_path: Path) -> Iterator[object]:
     if not CHROMIUM.is_file() and shutil.which("chromium") is None:
         pytest.skip("Chromium is not installed (apt-get install chromium)")
     service = Service(tiny_settings(tmp_path))
-    service.create_project("shapes", classes=[ClassSpec("cat"), ClassSpec("dog"), ClassSpec("bird")])
-    service.import_images("shapes", write_images(tmp_path / "imgs", 4), progress=False)
-    service.embed("shapes", progress=False)
-    service.predict("shapes")
+    service.projects.create("shapes", classes=[ClassSpec("cat"), ClassSpec("dog"), ClassSpec("bird")])
+    service.importing.images("shapes", write_images(tmp_path / "imgs", 4), progress=False)
+    service.embedding.embed("shapes", progress=False)
+    service.embedding.predict("shapes")
     # regions proposed ahead on image 3 (the tiny random Sam rates its masks low: its filters are opened)
-    propose(service.regions, "shapes", image_ids=[2, 3], pred_iou_thresh=0.0, stability_score_thresh=0.0,
-            min_confidence=0.0)
+    service.regions.propose("shapes", image_ids=[2, 3], pred_iou_thresh=0.0, stability_score_thresh=0.0,
+                            min_confidence=0.0)
     app = build_app(service)
     url = launch(app)
     with playwright.sync_playwright() as p:
