@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from core.config import Settings
 from core.service import Service
+from core.store import repo
 from core.store.repo import ClassSpec
 from core.store.schema import CurrentLabel, Image, LabelClass, Prediction, PredictionRun, User
 
@@ -59,8 +60,8 @@ def read_truth(service: Service, project: str) -> dict[int, Truth]:
     from datetime import UTC
 
     iso = lambda t: None if t is None else t.replace(tzinfo=UTC).isoformat()  # noqa: E731
-    with service.sessions.begin() as session:
-        project_id = service.project(session, project).id
+    with service.context.sessions.begin() as session:
+        project_id = repo.project_by_name(session, name=project).id
         names = dict(session.execute(select(LabelClass.id, LabelClass.name)).all())
         users = dict(session.execute(select(User.id, User.name)).all())
         run = session.scalars(select(PredictionRun).where(PredictionRun.project_id == project_id)
@@ -93,13 +94,13 @@ def built(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     copy_cifar(cifar_dir, root / "late", ("deer",), PER_CLASS)
     db = str(base / "p.sqlite")
     service = Service(Settings(db=db, media_dir=base / "media"))
-    service.create_project("p", classes=[ClassSpec(c) for c in CLASSES])
-    service.import_images("p", [root / "labeled"], labels_from="folders", progress=False)
-    service.import_images("p", [root / "unlabeled"], progress=False)
-    service.embed("p", spec=tiny_spec(), progress=False)
-    service.predict("p")
-    service.import_images("p", [root / "late"], progress=False)  # after predict: no label at all
-    with service.sessions.begin() as session:
+    service.projects.create("p", classes=[ClassSpec(c) for c in CLASSES])
+    service.importing.images("p", [root / "labeled"], labels_from="folders", progress=False)
+    service.importing.images("p", [root / "unlabeled"], progress=False)
+    service.embedding.embed("p", spec=tiny_spec(), progress=False)
+    service.embedding.predict("p")
+    service.importing.images("p", [root / "late"], progress=False)  # after predict: no label at all
+    with service.context.sessions.begin() as session:
         by_path = {Path(i.original_path).parent.name + "/" + Path(i.original_path).name: i.id
                    for i in session.scalars(select(Image))}
     airplane, birds = sorted(k for k in by_path if k.startswith("airplane/")), sorted(
@@ -107,6 +108,6 @@ def built(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
     corrections = [(by_path[birds[0]], "bird", "alice"), (by_path[birds[1]], "bird", "bob"),
                    (by_path[birds[2]], "cat", "alice"), (by_path[airplane[0]], "ship", "alice")]
     for image_id, label, user in corrections:
-        service.decide("p", image_id=image_id, action="correct", label=label, annotator=user)
+        service.labeling.decide("p", image_id=image_id, action="correct", label=label, annotator=user)
     truth = read_truth(service, "p")
     return Built(service, db, "p", root, truth, [c[0] for c in corrections])

@@ -45,8 +45,8 @@ def _images(folder: Path, count: int) -> Path:
 
 def _service(tmp_path: Path, name: str, classes: tuple[str, ...], images: Path) -> Service:
     service = Service(Settings(db=str(tmp_path / f"{name}.sqlite"), media_dir=tmp_path / f"media-{name}"))
-    service.create_project("p", classes=[ClassSpec(c) for c in classes])
-    service.import_images("p", [images], progress=False)
+    service.projects.create("p", classes=[ClassSpec(c) for c in classes])
+    service.importing.images("p", [images], progress=False)
     return service
 
 
@@ -56,7 +56,7 @@ def _labels(service: Service) -> dict[str, str]:
     from core.store.schema import CurrentLabel, LabelClass
     from core.store.schema import Image as ImageRow
 
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         rows = session.execute(select(ImageRow.sha256, LabelClass.name)
                                .join(CurrentLabel, CurrentLabel.image_id == ImageRow.id)
                                .join(LabelClass, LabelClass.id == CurrentLabel.label_id))
@@ -67,7 +67,7 @@ def test_hostile_class_names_are_escaped_and_round_trip(tmp_path: Path) -> None:
     images = _images(tmp_path / "images", len(HOSTILE))
     source = _service(tmp_path, "source", HOSTILE, images)
     for image_id, label in zip(range(1, len(HOSTILE) + 1), HOSTILE, strict=True):
-        source.decide("p", image_id=image_id, action="correct", label=label, annotator="alice")
+        source.labeling.decide("p", image_id=image_id, action="correct", label=label, annotator="alice")
     source.export("p", fmt="csv", out=tmp_path / "out.csv")
     with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]

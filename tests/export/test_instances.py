@@ -24,7 +24,7 @@ from core.cli import main
 from core.config import Settings
 from core.errors import InvalidInput
 from core.service import Service
-from core.store import regions
+from core.store import regions, repo
 from core.store.repo import ClassSpec, get_or_create_user
 from core.store.schema import Image, Instance, LabelClass
 
@@ -88,15 +88,15 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Regions:
     for name, (w, h) in SIZES.items():
         PILImage.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).save(base / "img" / name)
     service = Service(Settings(db=str(base / "r.sqlite"), media_dir=base / "media"))
-    service.create_project("r", classes=[ClassSpec(c) for c in CLASSES])
-    service.import_images("r", [base / "img"], progress=False)
-    with service.sessions.begin() as session:
+    service.projects.create("r", classes=[ClassSpec(c) for c in CLASSES])
+    service.importing.images("r", [base / "img"], progress=False)
+    with service.context.sessions.begin() as session:
         ids = {Path(i.original_path).name: i.id for i in session.scalars(select(Image))}
     for name, label in IMAGE_LABELS.items():
-        service.decide("r", image_id=ids[name], action="correct", label=label, annotator="alice")
+        service.labeling.decide("r", image_id=ids[name], action="correct", label=label, annotator="alice")
     masks: dict[int, np.ndarray] = {}
-    with service.sessions.begin() as session:
-        project_id = service.project(session, "r").id
+    with service.context.sessions.begin() as session:
+        project_id = repo.project_by_name(session, name="r").id
         label_ids = dict(session.execute(select(LabelClass.name, LabelClass.id)).all())
         alice = get_or_create_user(session, name="alice").id
         for k, (name, label, mask, deleted) in enumerate(MASKS):
@@ -114,7 +114,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Regions:
 
 def stored(project: Regions) -> dict[int, dict[str, Any]]:
     """The live instances as the store has them (the test's own query)."""
-    with project.service.sessions.begin() as session:
+    with project.service.context.sessions.begin() as session:
         query = (select(Instance, LabelClass.name).join(LabelClass, LabelClass.id == Instance.label_id)
                  .where(Instance.deleted.is_(False)).order_by(Instance.image_id, Instance.id))
         return {i.id: {"image_id": i.image_id, "label": name, "rle": i.rle, "bbox": i.bbox, "area": i.area}
@@ -124,7 +124,7 @@ def stored(project: Regions) -> dict[int, dict[str, Any]]:
 def test_coco_rle_is_the_stored_mask(project: Regions, tmp_path: Path) -> None:
     from pycocotools.coco import COCO
 
-    report = project.service.export(project.name, fmt="coco", out=tmp_path / "c.json")
+    report = project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "c.json")
     coco = COCO(str(tmp_path / "c.json"))
     truth = stored(project)
     assert sorted(coco.getImgIds()) == sorted(project.ids.values())
@@ -145,7 +145,7 @@ def test_coco_rle_is_the_stored_mask(project: Regions, tmp_path: Path) -> None:
                                           "timestamp"}
     assert len(coco.getAnnIds(imgIds=[project.ids["rects.png"]], iscrowd=None)) == 2
     assert len(coco.getAnnIds(imgIds=[project.ids["both.png"]], iscrowd=None)) == 1  # its label is on the image
-    counts = report["counts"]
+    counts = report.counts
     assert [counts[k] for k in ("instances", "images_with_instances", "labeled", "unlabeled")] == [8, 5, 6, 1]
     assert counts["instances_per_class"] == {"cat": 2, "dog": 4, "box": 2}
 
@@ -157,7 +157,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 def test_coco_polygons_rasterise_to_the_mask(project: Regions, tmp_path: Path) -> None:
     from pycocotools.coco import COCO
 
-    project.service.export(project.name, fmt="coco", out=tmp_path / "p.json", masks="polygons")
+    project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "p.json", masks="polygons")
     coco = COCO(str(tmp_path / "p.json"))
     for annotation in coco.loadAnns(coco.getAnnIds(iscrowd=None)):
         if "segmentation" not in annotation:
@@ -188,14 +188,14 @@ def _evaluate(gt_path: Path, iou_type: str) -> float:
 @pytest.mark.parametrize("iou_type", ["segm", "bbox"])
 def test_cocoeval_of_the_export_against_itself_is_perfect(project: Regions, tmp_path: Path, iou_type: str) -> None:
     # the file as written, image labels included (they sit on the image entries), is the ground truth
-    project.service.export(project.name, fmt="coco", out=tmp_path / "all.json")
+    project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "all.json")
     assert _evaluate(tmp_path / "all.json", iou_type) == 1.0
 
 
 def test_coco_status_counts_images_with_instances_as_labeled(project: Regions, tmp_path: Path) -> None:
-    labeled = project.service.export(project.name, fmt="coco", out=tmp_path / "l.json", status="labeled")
-    unlabeled = project.service.export(project.name, fmt="coco", out=tmp_path / "u.json", status="unlabeled")
-    assert labeled["counts"]["images"] == 6 and unlabeled["counts"]["images"] == 1
+    labeled = project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "l.json", status="labeled")
+    unlabeled = project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "u.json", status="unlabeled")
+    assert labeled.counts["images"] == 6 and unlabeled.counts["images"] == 1
     (image,) = json.loads((tmp_path / "u.json").read_text())["images"]
     assert image["id"] == project.ids["nothing.png"]
 
@@ -204,7 +204,7 @@ def _yolo(project: Regions, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], d
     import yaml
 
     out = tmp_path / fmt
-    report = project.service.export(project.name, fmt=fmt, out=out, leak_threshold=None)
+    report = project.service.exporting.export(project.name, fmt=fmt, out=out, leak_threshold=None)
     data = yaml.safe_load((out / "data.yaml").read_text(encoding="utf-8"))
     assert data["names"] == dict(enumerate(CLASSES)) and data["nc"] == len(CLASSES)
     assert data["path"] == str(out) and (data["train"], data["val"]) == ("images/train", "images/val")
@@ -212,7 +212,7 @@ def _yolo(project: Regions, tmp_path: Path, fmt: str) -> tuple[dict[str, Any], d
     images = {p.stem: p for p in out.glob("images/*/*")}
     assert set(labels) == set(images) == {Path(n).stem for n in SIZES if n != "nothing.png"}
     assert all(labels[s].parent.name == images[s].parent.name for s in labels)  # the same split
-    assert report["counts"]["skipped_unlabeled"] == 1 and sum(report["counts"]["per_split"].values()) == 6
+    assert report.counts["skipped_unlabeled"] == 1 and sum(report.counts["per_split"].values()) == 6
     assert labels["labeled"].read_text() == ""  # looked at, no instance: a background image
     return report, labels, images
 
@@ -228,7 +228,7 @@ def _of_image(truth: dict[int, dict[str, Any]], image_id: int) -> list[tuple[int
 def test_yolo_detect_boxes_are_the_normalised_bboxes(project: Regions, tmp_path: Path) -> None:
     _, labels, images = _yolo(project, tmp_path, "yolo-detect")
     truth = stored(project)
-    with project.service.sessions.begin() as session:
+    with project.service.context.sessions.begin() as session:
         shas = dict(session.execute(select(Image.id, Image.sha256)).all())
     for name, image_id in project.ids.items():
         if name == "nothing.png":
@@ -285,9 +285,9 @@ def test_yolo_segment_polygons_rasterise_to_the_mask(project: Regions, tmp_path:
 
 def test_masks_option_is_validated_and_yolo_holds_no_unlabeled(project: Regions, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="--masks: unknown 'bitmap' \\(valid: rle, polygons\\)"):
-        project.service.export(project.name, fmt="coco", out=tmp_path / "x.json", masks="bitmap")
+        project.service.exporting.export(project.name, fmt="coco", out=tmp_path / "x.json", masks="bitmap")
     with pytest.raises(InvalidInput, match="--status unlabeled"):
-        project.service.export(project.name, fmt="yolo-detect", out=tmp_path / "y", status="unlabeled")
+        project.service.exporting.export(project.name, fmt="yolo-detect", out=tmp_path / "y", status="unlabeled")
 
 
 def test_cli_exports_polygons(project: Regions, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -306,14 +306,14 @@ def test_records_fetch_instances_in_batches(project: Regions, monkeypatch: pytes
     statements: list[str] = []
     listener = lambda *args: statements.append(args[2])  # noqa: E731  (conn, cursor, statement, ...)
     monkeypatch.setattr(records, "INSTANCE_BATCH", 3)
-    event.listen(project.service.engine, "before_cursor_execute", listener)
+    event.listen(project.service.context.engine, "before_cursor_execute", listener)
     try:
-        with project.service.sessions.begin() as session:
-            project_id = project.service.project(session, project.name).id
+        with project.service.context.sessions.begin() as session:
+            project_id = repo.project_by_name(session, name=project.name).id
             found = {r.image_id: [i["id"] for i in r.instances]
                      for r in records.iter_records(session, project_id=project_id)}
     finally:
-        event.remove(project.service.engine, "before_cursor_execute", listener)
+        event.remove(project.service.context.engine, "before_cursor_execute", listener)
     assert len(found) == 7
     expected: dict[int, list[int]] = {image_id: [] for image_id in project.ids.values()}
     for instance_id, row in stored(project).items():
@@ -324,19 +324,19 @@ def test_records_fetch_instances_in_batches(project: Regions, monkeypatch: pytes
 
 
 def test_a_project_without_instances_exports_coco_as_before(built: Any, tmp_path: Path) -> None:
-    report = built.service.export(built.name, fmt="coco", out=tmp_path / "c.json")
+    report = built.service.exporting.export(built.name, fmt="coco", out=tmp_path / "c.json")
     annotations = json.loads((tmp_path / "c.json").read_text())["annotations"]
-    assert len(annotations) == 32 and report["counts"]["instances"] == 0
+    assert len(annotations) == 32 and report.counts["instances"] == 0
     assert all(set(a) == {"id", "image_id", "category_id", "iscrowd", "provenance"} for a in annotations)
     assert [a["id"] for a in annotations] == list(range(1, 33))
 
 
 def test_import_labels_reads_image_labels_not_regions_from_a_coco_export(project: Regions, tmp_path: Path) -> None:
     service = project.service
-    service.export(project.name, fmt="coco", out=tmp_path / "c.json")
-    service.create_project("again", classes=[ClassSpec(c) for c in CLASSES])
-    with service.sessions.begin() as session:
+    service.exporting.export(project.name, fmt="coco", out=tmp_path / "c.json")
+    service.projects.create("again", classes=[ClassSpec(c) for c in CLASSES])
+    with service.context.sessions.begin() as session:
         folder = Path(session.scalar(select(Image.original_path).where(Image.id == project.ids["rects.png"]))).parent
-    service.import_images("again", [folder], progress=False)
-    report = service.import_labels("again", tmp_path / "c.json", fmt="coco")
+    service.importing.images("again", [folder], progress=False)
+    report = service.importing.labels("again", tmp_path / "c.json", fmt="coco")
     assert report["labeled"] == 2 and report["problems"] == []

@@ -18,8 +18,8 @@ from tests.export.conftest import CLASSES, Built
 
 def _fresh(built: Built, tmp_path: Path, classes: tuple[str, ...] = CLASSES) -> Service:
     service = Service(Settings(db=str(tmp_path / "new.sqlite"), media_dir=tmp_path / "media"))
-    service.create_project("q", classes=[ClassSpec(c) for c in classes])
-    service.import_images("q", [built.root], progress=False)
+    service.projects.create("q", classes=[ClassSpec(c) for c in classes])
+    service.importing.images("q", [built.root], progress=False)
     return service
 
 
@@ -32,7 +32,7 @@ def _labels_of(service: Service, project: str) -> dict[str, tuple[str | None, st
 
     from core.store.schema import CurrentLabel, Image, LabelClass
 
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         rows = session.execute(select(Image.sha256, LabelClass.name, CurrentLabel.source)
                                .join(CurrentLabel, CurrentLabel.image_id == Image.id)
                                .join(LabelClass, LabelClass.id == CurrentLabel.label_id))
@@ -42,23 +42,23 @@ def _labels_of(service: Service, project: str) -> dict[str, tuple[str | None, st
 @pytest.mark.parametrize("fmt, out", [("csv", "labels.csv"), ("jsonl", "x"), ("coco", "coco"),
                                       ("imagefolder", "folder")])
 def test_reimport_of_every_export_reproduces_the_labels(built: Built, tmp_path: Path, fmt: str, out: str) -> None:
-    built.service.export(built.name, fmt=fmt, out=tmp_path / out, include="all")
+    built.service.exporting.export(built.name, fmt=fmt, out=tmp_path / out, include="all")
     service = _fresh(built, tmp_path)
-    report = service.import_labels("q", tmp_path / out, fmt=fmt, include="all", user="porter")
+    report = service.importing.labels("q", tmp_path / out, fmt=fmt, include="all", annotator="porter")
     expected = _labels_by_sha(built.truth)
     got = _labels_of(service, "q")
     assert {sha: label for sha, (label, _) in got.items()} == expected
     assert {source for _, source in got.values()} == {"import"}
     assert report["labeled"] == len(expected) == 32 and report["unmatched"] == 0
-    again = service.import_labels("q", tmp_path / out, fmt=fmt, include="all")
+    again = service.importing.labels("q", tmp_path / out, fmt=fmt, include="all")
     assert (again["labeled"], again["unchanged"]) == (0, 32)
     service.close()
 
 
 def test_pseudo_labels_stay_out_unless_asked(built: Built, tmp_path: Path) -> None:
-    built.service.export(built.name, fmt="jsonl", out=tmp_path / "all.jsonl")
+    built.service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "all.jsonl")
     service = _fresh(built, tmp_path)
-    report = service.import_labels("q", tmp_path / "all.jsonl", fmt="jsonl")
+    report = service.importing.labels("q", tmp_path / "all.jsonl", fmt="jsonl")
     human = {t.sha256: t.label for t in built.truth.values() if t.source in ("human", "import")}
     assert report["skipped_model"] == 13 and report["labeled"] == len(human) == 19
     assert {sha: label for sha, (label, _) in _labels_of(service, "q").items()} == human
@@ -74,10 +74,10 @@ def test_foreign_csv_matches_by_relative_path_and_reports_unknown_classes(built:
     with source.open("w", newline="") as handle:
         csv.writer(handle).writerows(rows)  # headerless path,label
     service = _fresh(built, tmp_path)
-    report = service.import_labels("q", source, fmt="csv")
+    report = service.importing.labels("q", source, fmt="csv")
     assert report["labeled"] == 16 and report["unmatched"] == 1
     assert report["unknown_classes"] == {"deer": 8}
-    added = service.import_labels("q", source, fmt="csv", add_classes=True)
+    added = service.importing.labels("q", source, fmt="csv", add_classes=True)
     assert added["labeled"] == 8 and added["added_classes"] == ["deer"]
     labels = _labels_of(service, "q")
     assert sorted(label for label, _ in labels.values()).count("deer") == 8
@@ -93,7 +93,7 @@ def test_foreign_coco_without_hashes_matches_by_file_name(built: Built, tmp_path
     coco["annotations"].append({"id": 99, "image_id": 0, "category_id": 9, "bbox": [1, 1, 2, 2]})
     (tmp_path / "foreign.json").write_text(json.dumps(coco))
     service = _fresh(built, tmp_path)
-    report = service.import_labels("q", tmp_path / "foreign.json", fmt="coco")
+    report = service.importing.labels("q", tmp_path / "foreign.json", fmt="coco")
     assert report["labeled"] == 15 and len(report["problems"]) == 1
     assert "several categories" in report["problems"][0]["reason"]
     labels = [label for label, _ in _labels_of(service, "q").values()]
@@ -105,10 +105,10 @@ def test_replace_overwrites_existing_labels_only_when_asked(built: Built, tmp_pa
     service = _fresh(built, tmp_path)
     source = tmp_path / "all_cat.csv"
     source.write_text("path,label\n" + "".join(f"{p.name},cat\n" for p in (built.root / "labeled").rglob("*.jpg")))
-    service.import_labels("q", built.root / "labeled", fmt="imagefolder")
-    kept = service.import_labels("q", source, fmt="csv")
+    service.importing.labels("q", built.root / "labeled", fmt="imagefolder")
+    kept = service.importing.labels("q", source, fmt="csv")
     assert kept["kept_existing"] == 16 and kept["labeled"] == 0
-    replaced = service.import_labels("q", source, fmt="csv", replace=True)
+    replaced = service.importing.labels("q", source, fmt="csv", replace=True)
     assert replaced["labeled"] == 16
     assert {label for label, _ in _labels_of(service, "q").values()} == {"cat"}
     service.close()
@@ -116,6 +116,6 @@ def test_replace_overwrites_existing_labels_only_when_asked(built: Built, tmp_pa
 
 def test_bad_format_and_missing_source_name_the_problem(built: Built, tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="valid: imagefolder, csv, coco, jsonl"):
-        built.service.import_labels(built.name, tmp_path, fmt="voc")
+        built.service.importing.labels(built.name, tmp_path, fmt="voc")
     with pytest.raises(InvalidInput, match="no such file or folder"):
-        built.service.import_labels(built.name, tmp_path / "absent.csv", fmt="csv")
+        built.service.importing.labels(built.name, tmp_path / "absent.csv", fmt="csv")

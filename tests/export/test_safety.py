@@ -14,6 +14,7 @@ from core.config import Settings
 from core.errors import Conflict, ImageError, InvalidInput
 from core.export.names import class_folders, image_file_name, safe_component
 from core.service import Service
+from core.store import repo
 from core.store.repo import ClassSpec
 from tests.export.conftest import Built
 
@@ -35,18 +36,18 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def test_non_empty_target_needs_overwrite_and_must_be_an_export(built: Built, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    built.service.export(built.name, fmt="imagefolder", out=out)
+    built.service.exporting.export(built.name, fmt="imagefolder", out=out)
     with pytest.raises(Conflict, match="--overwrite"):
-        built.service.export(built.name, fmt="imagefolder", out=out)
+        built.service.exporting.export(built.name, fmt="imagefolder", out=out)
     (out / "stale.txt").write_text("from before")
-    report = built.service.export(built.name, fmt="jsonl", out=out, overwrite=True)
+    report = built.service.exporting.export(built.name, fmt="jsonl", out=out, overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == ["labels.jsonl", "manifest.json"]
-    assert report["counts"]["images"] == 40
+    assert report.counts["images"] == 40
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "thesis.tex").write_text("precious")
     with pytest.raises(Conflict, match="no clipmark manifest.json"):
-        built.service.export(built.name, fmt="csv", out=mine, overwrite=True)
+        built.service.exporting.export(built.name, fmt="csv", out=mine, overwrite=True)
     assert _tree(mine) == {"thesis.tex": b"precious"}
 
 
@@ -54,9 +55,9 @@ def test_single_file_export_refuses_to_replace_without_overwrite(built: Built, t
     target = tmp_path / "labels.csv"
     target.write_text("old")
     with pytest.raises(Conflict, match="exists"):
-        built.service.export_csv(built.name, target)
+        built.service.exporting.export(built.name, fmt="csv", out=target)
     assert target.read_text() == "old"
-    built.service.export_csv(built.name, target, overwrite=True)
+    built.service.exporting.export(built.name, fmt="csv", out=target, overwrite=True)
     assert target.read_text().startswith("path,sha256,label")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv"]
 
@@ -65,10 +66,10 @@ def test_single_file_export_refuses_to_replace_without_overwrite(built: Built, t
 def test_a_crash_mid_export_leaves_the_target_as_it_was(built: Built, tmp_path: Path, previous: bool) -> None:
     out = tmp_path / "out"
     if previous:
-        built.service.export(built.name, fmt="coco", out=out, link="copy")
+        built.service.exporting.export(built.name, fmt="coco", out=out, link="copy")
     before = _tree(out) if previous else None
     with pytest.raises(Crash):
-        built.service.export(built.name, fmt="imagefolder", out=out, overwrite=True, on_progress=_crash_at(20))
+        built.service.exporting.export(built.name, fmt="imagefolder", out=out, overwrite=True, on_progress=_crash_at(20))
     assert (_tree(out) if out.exists() else None) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if previous else [])
 
@@ -78,7 +79,7 @@ def test_ctrl_c_in_a_split_export_also_cleans_up(built: Built, tmp_path: Path) -
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        built.service.export(built.name, fmt="hf", out=tmp_path / "hf", split="0.8,0.2", on_progress=interrupt)
+        built.service.exporting.export(built.name, fmt="hf", out=tmp_path / "hf", split="0.8,0.2", on_progress=interrupt)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -88,10 +89,10 @@ def test_missing_image_file_fails_the_export_and_names_the_file(cifar_dir: Path,
     victim = sorted((tmp_path / "src").rglob("*.jpg"))[1]
     victim.unlink()
     with pytest.raises(ImageError, match=victim.name):
-        service.export("s", fmt="imagefolder", out=tmp_path / "out")
+        service.exporting.export("s", fmt="imagefolder", out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
-    report = service.export("s", fmt="csv", out=tmp_path / "refs.csv")  # references need no bytes
-    assert report["counts"]["images"] == 4
+    report = service.exporting.export("s", fmt="csv", out=tmp_path / "refs.csv")  # references need no bytes
+    assert report.counts["images"] == 4
     service.close()
 
 
@@ -102,10 +103,10 @@ def test_class_and_file_names_are_sanitised_and_unique(cifar_dir: Path, tmp_path
     service = _project(cifar_dir, tmp_path, classes=classes, folders=("cat", "dog"))
     clash = sorted((tmp_path / "src" / "cat").glob("*.jpg"))[0].name  # the first image's name, new bytes
     shutil.copy(sorted((cifar_dir / "bird").glob("*.jpg"))[0], tmp_path / "src" / "dog" / clash)
-    service.import_images("s", [tmp_path / "src" / "dog" / clash], progress=False)
+    service.importing.images("s", [tmp_path / "src" / "dog" / clash], progress=False)
     _label_all(service, classes)
     parent_before = sorted(p.name for p in tmp_path.iterdir())
-    service.export("s", fmt="imagefolder", out=tmp_path / "out", link="symlink")
+    service.exporting.export("s", fmt="imagefolder", out=tmp_path / "out", link="symlink")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*parent_before, "out"])
     folders = sorted(p.name for p in (tmp_path / "out").iterdir() if p.is_dir())
     assert folders == sorted(class_folders(classes).values()) and len(set(map(str.lower, folders))) == 6
@@ -124,7 +125,7 @@ def test_class_and_file_names_are_sanitised_and_unique(cifar_dir: Path, tmp_path
 def test_hardlinks_share_the_bytes(cifar_dir: Path, tmp_path: Path) -> None:
     service = _project(cifar_dir, tmp_path, classes=("cat",), folders=("cat",))
     _label_all(service, ("cat",))
-    service.export("s", fmt="imagefolder", out=tmp_path / "out", link="hardlink")
+    service.exporting.export("s", fmt="imagefolder", out=tmp_path / "out", link="hardlink")
     files = sorted((tmp_path / "out").rglob("*.jpg"))
     assert len(files) == 4 and all(os.stat(p).st_nlink == 2 for p in files)
     service.close()
@@ -152,7 +153,7 @@ def test_options_are_validated_with_the_choices(built: Built, tmp_path: Path) ->
     for options, message in cases:
         args = {"fmt": "csv", "out": tmp_path / "o", **options}
         with pytest.raises(InvalidInput, match=message):
-            built.service.export(built.name, **args)
+            built.service.exporting.export(built.name, **args)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -162,16 +163,15 @@ def _project(cifar_dir: Path, tmp_path: Path, *, classes: tuple[str, ...], folde
         for image in sorted((cifar_dir / name).glob("*.jpg"))[:3 if len(folders) > 1 else 4]:
             shutil.copy(image, tmp_path / "src" / name / image.name)
     service = Service(Settings(db=str(tmp_path / "s.sqlite"), media_dir=tmp_path / "media"))
-    service.create_project("s", classes=[ClassSpec(c) for c in classes])
-    service.import_images("s", [tmp_path / "src"], progress=False)
+    service.projects.create("s", classes=[ClassSpec(c) for c in classes])
+    service.importing.images("s", [tmp_path / "src"], progress=False)
     return service
 
 
 def _label_all(service: Service, classes: tuple[str, ...]) -> None:
     """Label image k with class k mod K, as import events (no model needed)."""
-    from core.store import repo
 
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         project = repo.project_by_name(session, name="s")
         ids = {c.name: c.id for c in repo.classes_of(session, project_id=project.id)}
         for k, image in enumerate(repo.images_of(session, project_id=project.id)):

@@ -48,7 +48,7 @@ def pets(embeddings_dir: Path, tmp_path: Path) -> tuple[Service, list[int], np.n
     service = Service(Settings(db=str(tmp_path / "v.sqlite")))
     ids = project_from_vectors(service, "v", embeddings=np.vstack([emb, copies]), class_names=names, head=None)
     all_labels = np.concatenate([labels, labels[:30]])
-    with service.sessions.begin() as session:
+    with service.context.sessions.begin() as session:
         project_id = repo.project_by_name(session, name="v").id
         classes = repo.classes_of(session, project_id=project_id)
         for image_id, label in zip(ids, all_labels, strict=True):
@@ -62,28 +62,28 @@ def test_leak_check_keeps_near_duplicates_in_one_split(pets, tmp_path: Path) -> 
     service, ids, labels, n_copies = pets
     n = len(ids) - n_copies
     pairs = [(ids[k], ids[n + k]) for k in range(n_copies)]
-    loose = service.export("v", fmt="csv", out=tmp_path / "loose.csv", split="0.8,0.1,0.1", seed=1,
+    loose = service.exporting.export("v", fmt="csv", out=tmp_path / "loose.csv", split="0.8,0.1,0.1", seed=1,
                            leak_threshold=None)
     split_of = _splits(tmp_path / "loose.csv")
-    assert loose["leak_check"] == {"skipped": "disabled"}
+    assert loose.leak_check == {"skipped": "disabled"}
     assert sum(split_of[a] != split_of[b] for a, b in pairs) > 0  # without the check, copies leak
-    report = service.export("v", fmt="csv", out=tmp_path / "tight.csv", split="0.8,0.1,0.1", seed=1)
+    report = service.exporting.export("v", fmt="csv", out=tmp_path / "tight.csv", split="0.8,0.1,0.1", seed=1)
     split_of = _splits(tmp_path / "tight.csv")
     assert all(split_of[a] == split_of[b] for a, b in pairs)
-    leak = report["leak_check"]
+    leak = report.leak_check
     assert leak["embedded"] == len(ids) and leak["near_duplicate_groups"] >= n_copies
     assert 0 < leak["moved_groups"] <= leak["near_duplicate_groups"] and leak["moved_images"] >= leak["moved_groups"]
-    counts = report["counts"]["per_split"]
+    counts = report.counts["per_split"]
     assert abs(counts["train"] - 0.8 * len(ids)) <= leak["moved_images"] + 25  # + one rounding per class
     service.close()
 
 
 def test_coco_with_a_split_writes_one_file_per_split(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     service, ids, _, n_copies = pets
-    report = service.export("v", fmt="coco", out=tmp_path / "coco", split="0.7,0.3", seed=2)
+    report = service.exporting.export("v", fmt="coco", out=tmp_path / "coco", split="0.7,0.3", seed=2)
     assert sorted(p.name for p in (tmp_path / "coco").iterdir()) == [
         "annotations_train.json", "annotations_val.json", "manifest.json"]
-    assert sum(report["counts"]["per_split"].values()) == len(ids)
+    assert sum(report.counts["per_split"].values()) == len(ids)
     service.close()
 
 
