@@ -148,3 +148,70 @@ def test_cli_team_commands(team, capsys: pytest.CaptureFixture[str]) -> None:  #
     assert main(["resolve", "--db", db, "--project", "pets", "--image-id", str(items[1]),
                  "--label", truth[items[1]], "--user", "ann"]) == 2
     assert "may not review" in capsys.readouterr().err
+
+
+def test_login_throttle_delays_then_locks_and_forgets() -> None:
+    from core.config import LoginPolicy
+    from core.usecases.team.throttle import LoginThrottle, keys_of
+
+    now = [0.0]
+    throttle = LoginThrottle(LoginPolicy(free_failures=2, delay_s=1.0, lockout_after=6, lockout_s=60.0),
+                             clock=lambda: now[0])
+    keys = keys_of("Ann", "10.0.0.1")
+    for _ in range(2):  # free failures: checked at once
+        assert throttle.admit(keys) == (None, []) and throttle.failed(keys) == []
+    assert throttle.admit(keys)[0] is not None  # third right away: wait 1 s (and it counts)
+    now[0] += 1.0
+    assert throttle.admit(keys)[0] is None and throttle.failed(keys) == []  # waited: checked, wrong
+    refusal, started = throttle.admit(keys)  # the 5th failure, early
+    assert refusal is not None and not refusal.locked and "try again in 2 seconds" in refusal.message()
+    now[0] += 2.0
+    assert throttle.admit(keys)[0] is None and throttle.failed(keys) == [("user", "ann"), ("address", "10.0.0.1")]
+    refusal, _ = throttle.admit(keys_of("ann", None))  # the name is locked, whatever its case
+    assert refusal is not None and refusal.message() == "too many failed logins for 'ann': try again in 1 minute"
+    now[0] += 61.0  # the lockout is over: a fresh start
+    assert throttle.admit(keys) == (None, []) and throttle.failures(("user", "ann")) == 1
+    throttle.succeeded(keys)
+    assert throttle.failures(("user", "ann")) == 0
+
+
+def test_cli_role_and_sign_in_log(team, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    from core.cli import main
+
+    service, _ = team
+    db = service.settings.db
+    assert main(["user", "role", "ann", "reviewer", "--db", db]) == 0
+    assert '"before": "annotator"' in capsys.readouterr().out
+    assert main(["user", "role", "ann", "boss", "--db", db]) == 2
+    assert "unknown 'boss' (valid: annotator, reviewer, admin)" in capsys.readouterr().err
+    assert main(["user", "role", "nobody", "admin", "--db", db]) != 0
+    assert "no user named 'nobody'" in capsys.readouterr().err
+    assert not service.team.login("ann", "wrong password", address="10.1.2.3").accepted
+    assert main(["user", "events", "--db", db, "--limit", "2"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert "\tlogin-failed\tann\t10.1.2.3\t" in lines[0] + "\t" and "\trole-changed\tann\t" in lines[1]
+    assert main(["user", "events", "--db", db, "--limit", "5000"]) == 2
+    assert "limit: 5000 is out of range; give 1 to 1,000" in capsys.readouterr().err
+    with pytest.raises(PermissionDenied, match="signed out: user 'bob' was disabled"):
+        service.team.disable_user("bob", annotator="boss")
+        service.team.signed_in("bob", session="s1")
+    assert service.team.signed_in("ann", session="s2").role == "reviewer"  # the new role, at once
+
+
+def test_limits_and_ids_are_validated(team) -> None:  # type: ignore[no-untyped-def]
+    from core.errors import InvalidInput
+
+    service, _ = team
+    for limit in (10**9, -1, 0, 1.5):
+        with pytest.raises(InvalidInput, match="limit"):
+            service.team.review_queue("pets", annotator="rita", limit=limit)
+    with pytest.raises(InvalidInput, match="limit"):
+        service.team.history("pets", annotator="rita", limit=10**9)
+    with pytest.raises(InvalidInput, match="image_id: expected a whole number"):
+        service.team.resolve("pets", image_id=1.5, label="x", annotator="rita")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match="action: unknown 'steal'"):
+        service.team.history("pets", action="steal", annotator="rita")
+    with pytest.raises(InvalidInput, match="name: contains a control character"):
+        service.team.add_user("ev\0e", role="annotator", password=PASSWORD, annotator="boss")
+    with pytest.raises(InvalidInput, match="password: empty or only whitespace"):
+        service.team.add_user("eve", role="annotator", password=" " * 8, annotator="boss")

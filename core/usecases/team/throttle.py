@@ -20,7 +20,8 @@ Key = tuple[str, str]   # ("user", folded name) or ("address", client address)
 
 @dataclass
 class _Record:
-    failures: int = 0
+    failures: int = 0            # every counted attempt: what the lockout counts
+    checked: int = 0             # the wrong passwords among them: what the delay doubles on
     last: float = 0.0            # clock time of the last counted failure
     locked_until: float = 0.0
 
@@ -89,7 +90,7 @@ class LoginThrottle:
                 if key[0] == "user":
                     del self._records[key]
                 else:
-                    record.failures = max(0, record.failures - 1)
+                    record.failures, record.checked = max(0, record.failures - 1), max(0, record.checked - 1)
 
     def failures(self, key: Key) -> int:
         with self._lock:
@@ -109,20 +110,20 @@ class LoginThrottle:
     def _refusal(self, key: Key, record: _Record, now: float) -> Refusal | None:
         if record.locked_until > now:
             return Refusal(key=key, wait=record.locked_until - now, locked=True)
-        extra = record.failures - self.policy.free_failures
+        extra = record.checked - self.policy.free_failures
         if extra < 0:
             return None
         wait = min(self.policy.delay_s * 2.0 ** min(extra, 60), self.policy.max_delay_s) - (now - record.last)
         return Refusal(key=key, wait=wait, locked=False) if wait > 0 else None
 
     def _count(self, record: _Record, now: float, *, checked: bool) -> bool:
-        """Count one attempt as a failure. A refused attempt does not move the delay's start (so
-        waiting it out stays possible) but may start the lockout; a checked one moves it."""
+        """Count one attempt as a failure. A refused attempt moves neither the delay's start nor its
+        length (so waiting as told works) but may start the lockout; a checked one does both."""
         if record.locked_until > now:
             return False
         record.failures += 1
         if checked:
-            record.last = now
+            record.checked, record.last = record.checked + 1, now
             return False
         return self._lock_if_due(record, now)
 
