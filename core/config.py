@@ -7,11 +7,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from core.models.base import parse_pretrained
-
 DEFAULT_DB = "clipmark.sqlite"
 DEFAULT_MODEL = "ViT-B-32"
 DEFAULT_PRETRAINED = "laion2b_s34b_b79k"
+NO_WEIGHTS = ("", "none", "random")
+
+
+def parse_pretrained(value: str | None) -> str | None:
+    """The weights named on the command line, in the environment or in the web form: a hub tag or a
+    checkpoint path; None (random weights) for an empty value, 'none' or 'random'."""
+    if value is None or value.strip().lower() in NO_WEIGHTS:
+        return None
+    return value.strip()
 
 
 @dataclass(frozen=True)

@@ -71,17 +71,6 @@ def config_hash(model_cfg: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
 
 
-NO_WEIGHTS = ("", "none", "random")
-
-
-def parse_pretrained(value: str | None) -> str | None:
-    """The weights named on the command line, in the environment or in the web form: a hub tag or a
-    checkpoint path; None (random weights) for an empty value, 'none' or 'random'."""
-    if value is None or value.strip().lower() in NO_WEIGHTS:
-        return None
-    return value.strip()
-
-
 def looks_like_path(value: str) -> bool:
     """True when `pretrained` names a file rather than an open_clip hub tag."""
     return os.path.isfile(value) or "/" in value or os.sep in value or value.lower().endswith(CHECKPOINT_SUFFIXES)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from core.config import parse_pretrained
 from core.errors import InvalidInput, NotFound
-from core.models.base import ModelSpec, parse_pretrained
+from core.models.base import ModelSpec
 from core.usecases.context import Context
 from core.usecases.embedding import Embedding
 from core.usecases.importing import Importing
