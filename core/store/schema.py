@@ -262,7 +262,7 @@ class RegionProposal(Base):
 
 class RegionEvent(Base):
     """The append-only history of region decisions (add, delete, relabel, accept or reject a
-    proposal, undo): who, when, before, after. Rows are only ever inserted."""
+    proposal, undo): who, when, before, after, and why when given. Rows are only ever inserted."""
 
     __tablename__ = "region_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -275,6 +275,7 @@ class RegionEvent(Base):
     label_before_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
     label_after_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
     undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("region_events.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))   # why (relabel, delete): optional
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
