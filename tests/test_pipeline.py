@@ -71,7 +71,7 @@ def test_labels_from_folders_and_csv_count_as_import_annotations(small_cifar: Pa
     assert _cli("import", "--db", db, "--project", "m", str(cifar_dir),
                 "--labels-from", str(cifar_dir / "manifest.csv")) == 0
     service = Service(Settings(db=db))
-    assert service.projects.status("f")["labeled"] == 100
+    assert service.projects.status("f").labeled == 100
     manifest = {r["relative_path"]: r["label"] for r in csv.DictReader((cifar_dir / "manifest.csv").open())}
     out = tmp_path / "m.csv"
     service.exporting.export("m", fmt="csv", out=out)
