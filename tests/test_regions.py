@@ -112,6 +112,11 @@ def events(shapes: Shapes) -> list[tuple]:
                  e.undoes_event_id, e.created_at) for e in rows]
 
 
+def reasons(shapes: Shapes) -> dict[int, str | None]:
+    with shapes.service.context.sessions.begin() as session:
+        return dict(session.execute(select(RegionEvent.id, RegionEvent.reason)).tuples().all())
+
+
 def appended_one(shapes: Shapes, before: list[tuple]) -> list[tuple]:
     """The events now, checked to be the earlier ones, unchanged, plus one new row."""
     now = events(shapes)
@@ -323,6 +328,26 @@ def test_delete_relabel_and_undo_each_action_with_an_append_only_history(shapes:
         regions.delete_instance(shapes.project, 424242, annotator="ann")
 
 
+def test_a_reason_is_kept_on_the_event_and_checked_like_a_description(shapes: Shapes) -> None:
+    regions, image_id = shapes.regions, shapes.ids[0]
+    added = regions.add_instance(shapes.project, image_id, CLICK, label="square", annotator="ann")
+    before = events(shapes)
+    for bad, message in (("x" * 501, "reason: 501 characters; at most 500"),
+                         ("y" * 5000, "reason: 5,000 characters; at most 500"),
+                         ("bad\x00byte", "reason: contains a control character U\\+0000"),
+                         (42, "reason: expected text, got int")):
+        with pytest.raises(InvalidInput, match=message):
+            regions.relabel_instance(shapes.project, added.id, "circle", reason=bad, annotator="ann")  # type: ignore[arg-type]
+        with pytest.raises(InvalidInput, match=message):
+            regions.delete_instance(shapes.project, added.id, reason=bad, annotator="ann")  # type: ignore[arg-type]
+    assert events(shapes) == before
+    regions.relabel_instance(shapes.project, added.id, "circle", reason="   ", annotator="ann")
+    regions.delete_instance(shapes.project, added.id, reason="z" * 500 + "\n", annotator="ann")
+    relabeled, deleted = events(shapes)[-2:]
+    assert (reasons(shapes)[relabeled[0]], reasons(shapes)[deleted[0]]) == (None, "z" * 500)
+    assert reasons(shapes)[before[0][0]] is None  # an add has no reason
+
+
 def test_undo_never_undoes_another_users_action(shapes: Shapes) -> None:
     regions, image_id = shapes.regions, shapes.ids[0]
     mine = regions.add_instance(shapes.project, image_id, CLICK, label="square", annotator="ann")
@@ -388,11 +413,14 @@ def test_annotators_may_not_edit_instances_someone_draws_on_an_image_they_hold(t
         with pytest.raises(Conflict, match=refused):
             regions.delete_instance(shapes.project, drawn.id, annotator="bob")
         assert events(shapes) == before and regions.instances(shapes.project, image_id) == [drawn]
-        assert regions.relabel_instance(shapes.project, drawn.id, "circle", annotator="rita").label == "circle"
+        why = "  the mark is a circle, see the guide  "
+        assert regions.relabel_instance(shapes.project, drawn.id, "circle", reason=why,
+                                        annotator="rita").label == "circle"
         edit = appended_one(shapes, before)[-1]
         with service.context.sessions.begin() as session:
             rita = service.context.annotator(session, "rita", "label")
         assert (edit[1], edit[2], edit[4]) == ("relabel", drawn.id, rita.id)
+        assert reasons(shapes)[edit[0]] == "the mark is a circle, see the guide"  # who (above) and why
         mine = regions.add_instance(shapes.project, image_id, {"points": [[45, 30, 1]]}, label="circle",
                                     annotator="ann")
         assert regions.delete_instance(shapes.project, mine.id, annotator="ann").deleted  # her own

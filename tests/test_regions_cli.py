@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from core.cli import main
 from core.service import Service
+from core.store.db import make_engine
+from core.store.schema import RegionEvent
 from tests.test_regions import CLASSES, SIZES, make_project, one_torch_thread, tiny_region_settings  # noqa: F401
 
 SAM = ["--sam-model", "tiny", "--sam-checkpoint", "random"]
@@ -28,6 +31,16 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], lis
     monkeypatch.setenv("CLIPMARK_MEDIA", str(settings.media_dir))
     monkeypatch.setenv("CLIPMARK_USER", "tester")
     return ["--db", settings.db, "--project", "p"], ids
+
+
+def stored_reasons(db: list[str]) -> list[str | None]:
+    """The reason of each region event, oldest first."""
+    engine = make_engine(db[1])
+    try:
+        with engine.connect() as conn:
+            return list(conn.scalars(select(RegionEvent.reason).order_by(RegionEvent.id)))
+    finally:
+        engine.dispose()
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> Any:
@@ -52,8 +65,10 @@ def test_segment_shows_masks_and_save_keeps_one(cli, capsys: pytest.CaptureFixtu
                 "--box", "2,2,30,30", "--save", "--label", "square", "--user", "ann")
     assert saved["label"] == "square" and saved["source"] == "click" and saved["area"] > 0
     assert run(capsys, "instances", "list", *db, "--image", image) == [saved]
-    assert run(capsys, "instances", "relabel", str(saved["id"]), "circle", *db, "--user", "ann")["label"] == "circle"
+    assert run(capsys, "instances", "relabel", str(saved["id"]), "circle", *db, "--user", "ann",
+               "--reason", "round, not square")["label"] == "circle"
     assert run(capsys, "instances", "delete", str(saved["id"]), *db, "--user", "ann")["deleted"] is True
+    assert stored_reasons(db) == [None, "round, not square", None]
     assert run(capsys, "instances", "list", *db, "--image", image) == []
     assert run(capsys, "instances", "undo", *db, "--user", "ann")["undone"] == "delete"
     assert [i["label"] for i in run(capsys, "instances", "list", *db, "--image", image)] == ["circle"]
@@ -73,6 +88,8 @@ def test_bad_arguments_exit_2_naming_the_flag(cli, capsys: pytest.CaptureFixture
     assert "--image: give the image" in fails(capsys, "instances", "list", *db)
     assert "instance: `clipmark instances delete` needs an instance id" in fails(capsys, "instances", "delete", *db)
     assert "label: `clipmark instances relabel ID LABEL`" in fails(capsys, "instances", "relabel", "1", *db)
+    too_long = ["--reason", "r" * 501]
+    assert "reason: 501 characters; at most 500" in fails(capsys, "instances", "delete", "1", *db, *too_long)
     assert "proposal: `clipmark proposals accept` needs a proposal id" in fails(capsys, "proposals", "accept", *db)
     assert "--pred-iou-thresh: 2.0 is not between 0 and 1" in fails(capsys, "propose", *db, *SAM,
                                                                      "--pred-iou-thresh", "2")

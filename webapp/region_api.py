@@ -39,14 +39,17 @@ def instances(service: Service, project: str, image_id: int, request: gr.Request
     return as_json(service.regions.instances(project, int(image_id), annotator=user_of(service, request)))
 
 
-def delete_instance(service: Service, project: str, instance_id: int,
+def delete_instance(service: Service, project: str, instance_id: int, reason: str = "",
                     request: gr.Request | None = None) -> dict[str, Any]:
-    return as_json(service.regions.delete_instance(project, int(instance_id), annotator=user_of(service, request)))
+    """Delete an instance; `reason` (at most 500 characters) is kept in the history."""
+    return as_json(service.regions.delete_instance(project, int(instance_id), reason=reason or None,
+                                                   annotator=user_of(service, request)))
 
 
-def relabel_instance(service: Service, project: str, instance_id: int, label: str,
+def relabel_instance(service: Service, project: str, instance_id: int, label: str, reason: str = "",
                      request: gr.Request | None = None) -> dict[str, Any]:
-    return as_json(service.regions.relabel_instance(project, int(instance_id), label,
+    """Give an instance another class; `reason` (at most 500 characters) is kept in the history."""
+    return as_json(service.regions.relabel_instance(project, int(instance_id), label, reason=reason or None,
                                                     annotator=user_of(service, request)))
 
 

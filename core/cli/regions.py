@@ -78,6 +78,7 @@ def _instances_args(p: argparse.ArgumentParser) -> None:
     add_db_project(p)
     p.add_argument("--image", type=int, help="image id (list)")
     p.add_argument("--user", help="annotator recorded on the event (env CLIPMARK_USER)")
+    p.add_argument("--reason", help="why (delete, relabel; at most 500 characters): kept in the history")
 
 
 def cmd_instances(args: argparse.Namespace, settings: Settings) -> int:
@@ -91,11 +92,12 @@ def cmd_instances(args: argparse.Namespace, settings: Settings) -> int:
     elif args.instance is None:
         raise InvalidInput(f"instance: `clipmark instances {args.verb}` needs an instance id")
     elif args.verb == "delete":
-        print_json(regions.delete_instance(args.project, args.instance, annotator=args.user))
+        print_json(regions.delete_instance(args.project, args.instance, reason=args.reason, annotator=args.user))
     else:
         if not args.label:
             raise InvalidInput("label: `clipmark instances relabel ID LABEL` needs the new class")
-        print_json(regions.relabel_instance(args.project, args.instance, args.label, annotator=args.user))
+        print_json(regions.relabel_instance(args.project, args.instance, args.label, reason=args.reason,
+                                            annotator=args.user))
     return 0
 
 

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from sqlalchemy import select
 
 from core.service import Service
 from core.store.repo import ClassSpec
+from core.store.schema import RegionEvent
 from tests.webapp.conftest import launch, tiny_settings, write_images
 from webapp.app import build_app
 
@@ -40,6 +42,11 @@ def decode(rle: dict) -> np.ndarray:
     return mask_api.decode({"size": rle["size"], "counts": rle["counts"].encode()}).astype(bool)
 
 
+def reasons(service: Service) -> list[str | None]:
+    with service.context.sessions.begin() as session:
+        return list(session.scalars(select(RegionEvent.reason).order_by(RegionEvent.id)))
+
+
 def test_segment_save_list_relabel_delete_undo(live) -> None:  # type: ignore[no-untyped-def]
     client, service = live
     prompts = json.dumps({"points": [[24, 20, 1]]})
@@ -54,7 +61,10 @@ def test_segment_save_list_relabel_delete_undo(live) -> None:  # type: ignore[no
     listed = client.predict("shapes", 1, api_name="/instances")
     assert [i["id"] for i in listed] == [saved["id"]]
     assert client.predict("shapes", saved["id"], "cat", api_name="/relabel_instance")["label"] == "cat"
-    client.predict("shapes", saved["id"], api_name="/delete_instance")
+    client.predict("shapes", saved["id"], "drawn twice", api_name="/delete_instance")
+    assert reasons(service)[-2:] == [None, "drawn twice"]  # relabel without one (the default ""), delete with
+    with pytest.raises(AppError, match="reason: 501 characters; at most 500"):
+        client.predict("shapes", saved["id"], "dog", "r" * 501, api_name="/relabel_instance")
     assert client.predict("shapes", 1, api_name="/instances") == []
     assert client.predict("shapes", api_name="/undo_region")["undone"] == "delete"
     assert [i["label"] for i in client.predict("shapes", 1, api_name="/instances")] == ["cat"]

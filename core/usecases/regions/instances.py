@@ -2,7 +2,8 @@
 
 Region edits follow the ownership rule of image decisions: an annotator may not change an instance
 another person drew on an image that person is labeling now (holds a live lease on); reviewers and
-admins may, and their edit is a region event like any other (who, when, before, after)."""
+admins may, and their edit is a region event like any other (who, when, before, after), with the
+reason they give (at most 500 characters, checked like a description by core.validation)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
-from core.errors import Conflict, NotFound
+from core import validation
+from core.errors import Conflict, InvalidInput, NotFound
 from core.segment.masks import mask_bbox, rle_encode
 from core.store import regions as store
 from core.store import repo
@@ -19,6 +21,8 @@ from core.store.schema import Instance, User, utcnow
 from core.usecases.context import Action
 from core.usecases.regions.results import ImageInfo, InstanceInfo
 from core.usecases.team import auth
+
+REASON_MAX = 500  # region_events.reason is String(500)
 
 
 def instance_info(row: Instance, label: str | None) -> InstanceInfo:
@@ -38,6 +42,17 @@ def save(action: Action, image: ImageInfo, mask: np.ndarray, *, label_id: int, s
     store.add_event(action.session, project_id=image.project_id, image_id=image.image_id, instance_id=row.id,
                     annotator_id=action.annotator.id, action="add", label_after_id=label_id)
     return row
+
+
+def checked_reason(value: object) -> str | None:
+    """A reason as stored: NFC, stripped, line breaks and tabs kept, no other control or format
+    characters, at most 500 characters; None, '' or only spaces give None."""
+    if isinstance(value, str) and len(value) > 4 * REASON_MAX:  # NFC shrinks at most 4x: too long either way
+        raise InvalidInput(f"reason: {len(value):,} characters; at most {REASON_MAX}")
+    text = validation.description(value, field="reason")
+    if text is not None and len(text) > REASON_MAX:
+        raise InvalidInput(f"reason: {len(text):,} characters; at most {REASON_MAX}")
+    return text
 
 
 def editable(action: Action, instance_id: int) -> Instance:
@@ -62,21 +77,21 @@ def check_owner(session: Session, row: Instance, user: User) -> None:
                        "only they, a reviewer or an admin may change it until they finish")
 
 
-def relabel(action: Action, row: Instance, label_id: int) -> None:
+def relabel(action: Action, row: Instance, label_id: int, *, reason: str | None = None) -> None:
     before = row.label_id
     row.label_id, row.annotator_id = label_id, action.annotator.id   # the class is now theirs
-    _touched(action, row, "relabel", label_before_id=before, label_after_id=label_id)
+    _touched(action, row, "relabel", reason=reason, label_before_id=before, label_after_id=label_id)
 
 
-def delete(action: Action, row: Instance) -> None:
+def delete(action: Action, row: Instance, *, reason: str | None = None) -> None:
     row.deleted = True
-    _touched(action, row, "delete", label_before_id=row.label_id)
+    _touched(action, row, "delete", reason=reason, label_before_id=row.label_id)
 
 
-def _touched(action: Action, row: Instance, name: str, **labels: int | None) -> None:
+def _touched(action: Action, row: Instance, name: str, *, reason: str | None, **labels: int | None) -> None:
     row.updated_at = utcnow()
     store.add_event(action.session, project_id=row.project_id, image_id=row.image_id, instance_id=row.id,
-                    annotator_id=action.annotator.id, action=name, **labels)
+                    annotator_id=action.annotator.id, action=name, reason=reason, **labels)
 
 
 def live_instances(action: Action, image: ImageInfo) -> list[tuple[Instance, str | None]]:

@@ -231,19 +231,23 @@ class Regions:
             image = image_info(action, image_id)
             return [instances.instance_info(row, name) for row, name in instances.live_instances(action, image)]
 
-    def relabel_instance(self, project: str, instance_id: int, label: str, *,
+    def relabel_instance(self, project: str, instance_id: int, label: str, *, reason: str | None = None,
                          annotator: str | None = None) -> InstanceInfo:
         """A new class for an instance (someone else's only as a reviewer or admin, or when they are
-        not labeling that image now)."""
+        not labeling that image now); `reason`, why, is kept on the region event."""
+        why = instances.checked_reason(reason)
         with self._write(project, annotator) as action:
             row = instances.editable(action, instance_id)
-            instances.relabel(action, row, class_id(_live(action), label))
+            instances.relabel(action, row, class_id(_live(action), label), reason=why)
             return instances.instance_info(row, label)
 
-    def delete_instance(self, project: str, instance_id: int, *, annotator: str | None = None) -> InstanceInfo:
+    def delete_instance(self, project: str, instance_id: int, *, reason: str | None = None,
+                        annotator: str | None = None) -> InstanceInfo:
+        """Delete an instance (the same rule as relabel_instance); `reason` is kept on the event."""
+        why = instances.checked_reason(reason)
         with self._write(project, annotator) as action:
             row = instances.editable(action, instance_id)
-            instances.delete(action, row)
+            instances.delete(action, row, reason=why)
             return instances.instance_info(row, repo.class_names(action.session, project_id=action.project_id)
                                            .get(row.label_id))
 
