@@ -2,6 +2,9 @@
 
 Usage: .venv/bin/python bench/sam_latency.py [--models vit_b,vit_t] [--images 3] [--clicks 50]
                                              [--device cpu] [--threads N] [--size 768x1024]
+                                             [--photo-size 3000x4000]
+Smallest run (seconds, checks the script works): --models tiny --images 1 --clicks 3 --size 96x128
+--photo-size 96x128.
 
 Models use random weights at their real size (vit_b: SAM ViT-B, ~94M parameters; vit_t: MobileSAM,
 ~10M); latency does not depend on the weights. For each model: one warm-up encoder run, then the mean
@@ -18,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.models.sam import ImageEmbedding, SamSegmenter, SegmenterSpec, load_segmenter  # noqa: E402
 from core.segment.masks import overlay_png  # noqa: E402
+from core.store.repo import ClassSpec  # noqa: E402
 
 TARGET_P95_MS = 150.0
 
@@ -95,6 +100,15 @@ def bench_model(name: str, *, images: int, clicks: int, device: str | None, size
     return rows
 
 
+def first_image(service: Any, path: Path) -> int:
+    """A project 'bench' holding this one image; its id."""
+    service.projects.create("bench", classes=[ClassSpec("thing"), ClassSpec("other")])
+    service.importing.images("bench", [path], progress=False)
+    image_id = service.regions.neighbour("bench", None, 1)
+    assert image_id is not None, f"{path} was not imported"
+    return int(image_id)
+
+
 def service_clicks(name: str, *, clicks: int, device: str | None, size: tuple[int, int]) -> str:
     """The server's whole click path, as the web app runs it: Service.regions.segment on a stored image
     whose embedding is cached (image row lookup, cached embedding, predict, box and PNG of all 3 masks)."""
@@ -104,23 +118,21 @@ def service_clicks(name: str, *, clicks: int, device: str | None, size: tuple[in
 
     from core.config import Settings
     from core.service import Service
-    from core.store.repo import ClassSpec
 
     with tempfile.TemporaryDirectory(prefix="clipmark-sam-bench-") as folder:
         path = Path(folder) / "photo.png"
         Image.fromarray(synthetic_image(np.random.default_rng(2), *size)).save(path)
         service = Service(Settings(db=str(Path(folder) / "b.sqlite"), media_dir=Path(folder) / "media",
                                    sam_model=name, sam_checkpoint="random", device=device, user="bench"))
-        service.create_project("bench", classes=[ClassSpec("thing")])
-        service.import_images("bench", [path], progress=False)
+        image_id = first_image(service, path)
         regions = service.regions
-        regions.embedding(regions.image("bench", 1))  # the encoder runs once; clicks use the cache
+        regions.runtime.embedding(regions.image("bench", image_id))  # the encoder runs once; clicks use the cache
         rng = np.random.default_rng(3)
         times = []
         for index in range(clicks + 2):
             prompt = {"points": [[rng.uniform(0, size[1]), rng.uniform(0, size[0]), 1]]}
             start = time.perf_counter()
-            regions.segment("bench", 1, prompt)
+            regions.segment("bench", image_id, prompt)
             if index >= 2:
                 times.append(1000 * (time.perf_counter() - start))
         service.close()
@@ -131,7 +143,8 @@ def service_clicks(name: str, *, clicks: int, device: str | None, size: tuple[in
 
 def overlay_cost(size: tuple[int, int], *, instances: int = 100) -> str:
     """Drawing all instances of an image into the one overlay PNG the region card shows (what
-    Regions.instances_overlay remembers per set of instances instead of redrawing on each click)."""
+    core.usecases.regions.overlays.OverlayMemo remembers per set of instances instead of redrawing
+    on each click)."""
     from core.segment.masks import rle_encode
     from core.segment.view import instances_png
 
@@ -147,7 +160,7 @@ def overlay_cost(size: tuple[int, int], *, instances: int = 100) -> str:
     return f"overlay of {instances} instances drawn afresh: {1000 * (time.perf_counter() - start) / 5:.1f} ms per click"
 
 
-def labels_request(*, size: tuple[int, int] = (3000, 4000), repeats: int = 10) -> str:
+def labels_request(*, size: tuple[int, int], repeats: int = 10) -> str:
     """The click's second request (CLIP's classes for the mask on screen) on a large photo, with the tiny
     CLIP and tiny Sam so that what is timed is the work around the models: reading the image, making the
     mask, cropping. Saving the mask as an instance (full size, as stored) is timed beside it."""
@@ -158,30 +171,33 @@ def labels_request(*, size: tuple[int, int] = (3000, 4000), repeats: int = 10) -
     from core.config import Settings
     from core.models.tiny import TINY_NAME
     from core.service import Service
-    from core.store.repo import ClassSpec
 
     with tempfile.TemporaryDirectory(prefix="clipmark-sam-bench-") as folder:
         path = Path(folder) / "photo.jpg"
         Image.fromarray(synthetic_image(np.random.default_rng(5), *size)).save(path, quality=90)
         service = Service(Settings(db=str(Path(folder) / "b.sqlite"), media_dir=Path(folder) / "media",
                                    model=TINY_NAME, pretrained=None, sam_model="tiny", user="bench"))
-        service.create_project("bench", classes=[ClassSpec("thing"), ClassSpec("other")])
-        service.import_images("bench", [path], progress=False)
-        service.embed("bench", progress=False)
+        image_id = first_image(service, path)
+        service.embedding.embed("bench", progress=False)
         prompt = {"points": [[size[1] / 2, size[0] / 2, 1]]}
         regions = service.regions
-        regions.candidate_labels("bench", 1, prompt, None)  # warm: encoder, display copy
+        regions.candidate_labels("bench", image_id, prompt, None)  # warm: encoder, display copy
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            regions.candidate_labels("bench", 1, prompt, None)
+            regions.candidate_labels("bench", image_id, prompt, None)
             times.append(1000 * (time.perf_counter() - start))
         start = time.perf_counter()
-        regions.add_instance("bench", 1, prompt, label="thing")
+        regions.add_instance("bench", image_id, prompt, label="thing")
         saved = 1000 * (time.perf_counter() - start)
         service.close()
     return (f"labels request on a {size[1]}x{size[0]} photo: p50 {np.percentile(times, 50):.0f} ms; "
             f"saving the instance: {saved:.0f} ms (tiny models)")
+
+
+def hxw(text: str) -> tuple[int, int]:
+    height, width = (int(v) for v in text.lower().split("x"))
+    return height, width
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -192,12 +208,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: the best available)")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--size", default="768x1024", help="image HxW")
+    parser.add_argument("--photo-size", default="3000x4000", help="HxW of the photo of the labels request")
     args = parser.parse_args(argv)
     import torch
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    height, width = (int(v) for v in args.size.lower().split("x"))
+    height, width = hxw(args.size)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, image {height}x{width}")
     rows, service_rows = [], []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
@@ -208,7 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     print("\n".join(rows))
     print("\n".join(service_rows))
     print(overlay_cost((height, width)))
-    print(labels_request())
+    print(labels_request(size=hxw(args.photo_size)))
 
 
 if __name__ == "__main__":
