@@ -29,7 +29,7 @@ def test_cli_export_then_import_labels(built: Built, tmp_path: Path, capsys: pyt
             "--include", "human", "--status", "labeled", "--link", "copy"]
     assert main(argv) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report.counts["images"] == 19 and report.files == 20
+    assert report["counts"]["images"] == 19 and report["files"] == 20
     assert main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(["init", "--db", built.db, "--project", "again", "--labels", "airplane,automobile,bird,cat"]) == 0

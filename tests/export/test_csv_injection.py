@@ -68,7 +68,7 @@ def test_hostile_class_names_are_escaped_and_round_trip(tmp_path: Path) -> None:
     source = _service(tmp_path, "source", HOSTILE, images)
     for image_id, label in zip(range(1, len(HOSTILE) + 1), HOSTILE, strict=True):
         source.labeling.decide("p", image_id=image_id, action="correct", label=label, annotator="alice")
-    source.export("p", fmt="csv", out=tmp_path / "out.csv")
+    source.exporting.export("p", fmt="csv", out=tmp_path / "out.csv")
     with (tmp_path / "out.csv").open(newline="", encoding="utf-8") as handle:
         cells = [cell for row in csv.reader(handle) for cell in row]
     assert not any(cell.startswith(FORMULA_START) for cell in cells)
@@ -76,10 +76,10 @@ def test_hostile_class_names_are_escaped_and_round_trip(tmp_path: Path) -> None:
     expected = _labels(source)
     assert sorted(expected.values()) == sorted(HOSTILE)
     again = _service(tmp_path, "again", HOSTILE, images)
-    report = again.import_labels("p", tmp_path / "out.csv", fmt="csv", include="all")
+    report = again.importing.labels("p", tmp_path / "out.csv", fmt="csv", include="all")
     assert report["labeled"] == len(HOSTILE) and _labels(again) == expected
     added = _service(tmp_path, "added", ("cat",), images)
-    report = added.import_labels("p", tmp_path / "out.csv", fmt="csv", include="all", add_classes=True)
+    report = added.importing.labels("p", tmp_path / "out.csv", fmt="csv", include="all", add_classes=True)
     assert sorted(report["added_classes"]) == sorted(HOSTILE) and _labels(added) == expected
     for service in (source, again, added):
         service.close()

@@ -102,7 +102,7 @@ def test_imagefolder_split_is_stratified(built: Built, tmp_path: Path) -> None:
 
     report = built.service.exporting.export(built.name, fmt="imagefolder", out=tmp_path / "s", split="0.5,0.25,0.25",
                                   seed=3, leak_threshold=None)
-    assert report.counts["per_split"] == _expected_splits(report, (0.5, 0.25, 0.25), ("train", "val", "test"))
+    assert report.counts["per_split"] == _expected_splits(report.counts, (0.5, 0.25, 0.25), ("train", "val", "test"))
     per_class: dict[str, dict[str, int]] = {}
     for split in ("train", "val", "test"):
         dataset = ImageFolder(str(tmp_path / "s" / split))
@@ -111,7 +111,7 @@ def test_imagefolder_split_is_stratified(built: Built, tmp_path: Path) -> None:
             counts[split] = counts.get(split, 0) + 1
     assert {name: sum(c.values()) for name, c in per_class.items()} == report.counts["per_class"]
     for name, counts in per_class.items():  # every class is cut by largest remainders on its own
-        expected = _expected_splits({"counts": {"per_class": {name: sum(counts.values())}}}, (0.5, 0.25, 0.25),
+        expected = _expected_splits({"per_class": {name: sum(counts.values())}}, (0.5, 0.25, 0.25),
                                     ("train", "val", "test"))
         assert counts == {k: v for k, v in expected.items() if v}, name
 
@@ -132,7 +132,7 @@ def test_yolo_classification_layout(built: Built, tmp_path: Path) -> None:
         assert labeled[_sha(path)] == path.parent.name
         with Image.open(path) as image:
             image.verify()
-    assert report.counts["per_split"] == _expected_splits(report, (0.8, 0.2), ("train", "val"))
+    assert report.counts["per_split"] == _expected_splits(report.counts, (0.8, 0.2), ("train", "val"))
 
 
 def test_hf_parquet_has_a_classlabel_and_every_image(built: Built, tmp_path: Path) -> None:
@@ -152,28 +152,30 @@ def test_hf_parquet_has_a_classlabel_and_every_image(built: Built, tmp_path: Pat
 
 def test_include_min_confidence_and_status_filters(built: Built, tmp_path: Path) -> None:
     service = built.service
-    human = service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "h.jsonl", include="human", status="labeled")
+    human = service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "h.jsonl", include="human",
+                                     status="labeled")
     assert human.counts["by_source"] == {"import": 15, "human": 4}
     model = service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "m.jsonl", include="model")
     assert model.counts["by_source"] == {"model": 32, "unlabeled": 8}
     rows = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     confidences = sorted(r["confidence"] for r in rows if r["confidence"] is not None)
     cut = confidences[len(confidences) // 2]
-    kept = service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "c.jsonl", include="model", min_confidence=cut,
-                          status="labeled")
+    kept = service.exporting.export(built.name, fmt="jsonl", out=tmp_path / "c.jsonl", include="model",
+                                    min_confidence=cut, status="labeled")
     assert kept.counts["images"] == sum(c >= cut for c in confidences) < 32
     none = service.exporting.export(built.name, fmt="csv", out=tmp_path / "u.csv", status="unlabeled")
     assert none.counts == {**none.counts, "images": 8, "labeled": 0}
 
 
 def test_manifest_lists_a_checksum_for_every_file(built: Built, tmp_path: Path) -> None:
-    built.service.exporting.export(built.name, fmt="imagefolder", out=tmp_path / "m", split="0.8,0.2", leak_threshold=None)
+    built.service.exporting.export(built.name, fmt="imagefolder", out=tmp_path / "m", split="0.8,0.2",
+                                   leak_threshold=None)
     manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
     on_disk = {p.relative_to(tmp_path / "m").as_posix() for p in (tmp_path / "m").rglob("*") if p.is_file()}
-    assert set(manifest.files) == on_disk - {"manifest.json"}
-    assert all(_sha(tmp_path / "m" / rel) == digest for rel, digest in manifest.files.items())
-    assert manifest["generator"] == "clipmark" and manifest.counts["images"] == 32
-    newest = max(os.stat(tmp_path / "m" / rel).st_mtime_ns for rel in manifest.files)
+    assert set(manifest["files"]) == on_disk - {"manifest.json"}
+    assert all(_sha(tmp_path / "m" / rel) == digest for rel, digest in manifest["files"].items())
+    assert manifest["generator"] == "clipmark" and manifest["counts"]["images"] == 32
+    newest = max(os.stat(tmp_path / "m" / rel).st_mtime_ns for rel in manifest["files"])
     assert os.stat(tmp_path / "m" / "manifest.json").st_mtime_ns >= newest
 
 
@@ -185,12 +187,12 @@ def _load_dataset(*args: Any, **kwargs: Any) -> Any:
     return datasets.load_dataset(*args, **kwargs)
 
 
-def _expected_splits(report: dict, fractions: tuple[float, ...], names: tuple[str, ...]) -> dict[str, int]:
+def _expected_splits(counts: dict[str, Any], fractions: tuple[float, ...], names: tuple[str, ...]) -> dict[str, int]:
     """Largest remainders within each class, from the exported per-class counts."""
     import math
 
     totals = dict.fromkeys(names, 0)
-    for count in report.counts["per_class"].values():
+    for count in counts["per_class"].values():
         raw = [f * count for f in fractions]
         base = [math.floor(r) for r in raw]
         for i in sorted(range(len(raw)), key=lambda i: -(raw[i] - base[i]))[: count - sum(base)]:

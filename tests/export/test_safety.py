@@ -69,7 +69,8 @@ def test_a_crash_mid_export_leaves_the_target_as_it_was(built: Built, tmp_path: 
         built.service.exporting.export(built.name, fmt="coco", out=out, link="copy")
     before = _tree(out) if previous else None
     with pytest.raises(Crash):
-        built.service.exporting.export(built.name, fmt="imagefolder", out=out, overwrite=True, on_progress=_crash_at(20))
+        built.service.exporting.export(built.name, fmt="imagefolder", out=out, overwrite=True,
+                                       on_progress=_crash_at(20))
     assert (_tree(out) if out.exists() else None) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == (["out"] if previous else [])
 
@@ -79,7 +80,8 @@ def test_ctrl_c_in_a_split_export_also_cleans_up(built: Built, tmp_path: Path) -
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        built.service.exporting.export(built.name, fmt="hf", out=tmp_path / "hf", split="0.8,0.2", on_progress=interrupt)
+        built.service.exporting.export(built.name, fmt="hf", out=tmp_path / "hf", split="0.8,0.2",
+                                       on_progress=interrupt)
     assert list(tmp_path.iterdir()) == []
 
 
