@@ -27,9 +27,9 @@ from core.models.sam_weights import (  # noqa: F401  (re-exported: the registry 
     MOBILE_SAM_REPO,
     SAM_URLS,
     SEGMENTERS,
-    _existing_file,
-    _import,
     download_checkpoint,
+    existing_file,
+    import_library,
     sam_checkpoint_help,
 )
 
@@ -125,7 +125,7 @@ class SegmenterSpec:
             return f"{self.name}@random:{self.seed}"
         if source == "download":
             return f"{self.name}@{SAM_URLS[self.name].rsplit('/', 1)[-1].removesuffix('.pth')}"
-        return f"{self.name}@file:{file_sha256(_existing_file(str(self.checkpoint), self.name))[:16]}"
+        return f"{self.name}@file:{file_sha256(existing_file(str(self.checkpoint), self.name))[:16]}"
 
 
 def load_segmenter(
@@ -139,7 +139,7 @@ def load_segmenter(
     source = spec.source
     path = None
     if source == "file":
-        path = _existing_file(str(spec.checkpoint), spec.name)
+        path = existing_file(str(spec.checkpoint), spec.name)
     elif source == "download":
         path = download_checkpoint(spec.name, cache_dir=cache_dir)
     with seeded(spec.seed):
@@ -336,7 +336,7 @@ def _features(embedding: ImageEmbedding, device: str) -> torch.Tensor:
 
 def _mask_generator(module: Any, embedding: ImageEmbedding, **options: Any) -> Any:
     """The package's SamAutomaticMaskGenerator, with a predictor that installs `embedding`."""
-    library = _import("mobile_sam" if type(module).__module__.startswith("mobile_sam") else "segment_anything")
+    library = import_library("mobile_sam" if type(module).__module__.startswith("mobile_sam") else "segment_anything")
 
     class EmbeddedPredictor(library.SamPredictor):  # type: ignore[name-defined,misc]
         def set_image(self, image: np.ndarray, image_format: str = "RGB") -> None:

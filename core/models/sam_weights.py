@@ -41,7 +41,8 @@ def sam_checkpoint_help(name: str) -> str:
     )
 
 
-def _import(package: str) -> Any:
+def import_library(package: str) -> Any:
+    """segment_anything or mobile_sam, imported when a segmenter is first built (never at start-up)."""
     with warnings.catch_warnings():  # mobile_sam imports timm, which warns about its deprecated paths
         warnings.simplefilter("ignore")
         return importlib.import_module(package)
@@ -76,7 +77,7 @@ def _with_weights(build: Callable[[], Any], checkpoint: str | None, name: str) -
 
 def _registry_builder(package: str, name: str) -> Callable[[str | None], Any]:
     def build(checkpoint: str | None = None) -> Any:
-        return _with_weights(_import(package).sam_model_registry[name], checkpoint, name)
+        return _with_weights(import_library(package).sam_model_registry[name], checkpoint, name)
 
     build.__name__ = f"build_{name}"
     return build
@@ -96,7 +97,8 @@ SEGMENTERS: dict[str, Callable[[str | None], Any]] = {
 }
 
 
-def _existing_file(path: str, name: str) -> str:
+def existing_file(path: str, name: str) -> str:
+    """The checkpoint path with ~ expanded; ModelLoadError naming the flags when there is no such file."""
     resolved = os.path.expanduser(path)
     if not os.path.isfile(resolved):
         raise ModelLoadError(f"sam-checkpoint: file not found: {path}. " + sam_checkpoint_help(name))
