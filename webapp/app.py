@@ -137,7 +137,7 @@ def wire_team(app: gr.Blocks, ctx: Ctx, *, tabs: gr.Tabs, users_tab: gr.Tab, use
     app.load(bind(ui_whoami, service), None, [who, users_tab, logout], api_name="ui_whoami", **hidden)
     show_users, _, users_table = users_view["show"]
     users_tab.select(show_users, None, users_table, api_name="ui_users", **hidden)
-    release = bind(ui_release, service)
+    release = bind(ui_release, service, check_user=False)  # a closed tab gives its items back
     app.unload(release)
     logout.click(release, None, None, api_name="ui_logout", **hidden).then(None, js=LOGOUT_JS)
     heartbeat = gr.Timer(RENEW_S)

@@ -37,16 +37,43 @@ def to_gr_error(exc: ClipmarkError) -> gr.Error:
     return gr.Error(html.escape(str(exc), quote=False), title=title, print_exception=False)
 
 
-def bind(fn: Callable[..., Any], service: Any, *, result: Callable[[Any], Any] | None = None) -> Callable[..., Any]:
+REQUEST_TYPES = (gr.Request, gr.Request | None, typing.Optional[gr.Request])  # noqa: UP045
+EXTRA_REQUEST = "clipmark_request"
+
+
+def signed_in(service: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Every call of a logged-in session checks, in the service, that the user is still enabled
+    (a disabled user's session is signed out, PermissionDenied) and takes their current role, even
+    where the handler itself does not need the user's name."""
+    request = next((a for a in (*args, *kwargs.values()) if isinstance(a, gr.Request)), None)
+    name = acting_user(request, default="")
+    if name:
+        service.team.signed_in(name, session=getattr(request, "session_hash", None))
+
+
+def bind(fn: Callable[..., Any], service: Any, *, result: Callable[[Any], Any] | None = None,
+         check_user: bool = True) -> Callable[..., Any]:
     """`fn(service, *rest)` as a function of `rest` that Gradio can inspect (resolved type hints,
-    gr.Request injection) and that turns ClipmarkError into gr.Error. `result` post-processes."""
+    gr.Request injection) and that turns ClipmarkError into gr.Error. `result` post-processes.
+    `check_user`: refuse a signed-out (disabled, deleted) user before the handler runs."""
     hints = typing.get_type_hints(fn)
     signature = inspect.signature(fn)
     params = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in list(signature.parameters.values())[1:]]
+    extra = check_user and not any(p.annotation in REQUEST_TYPES for p in params)
+    if extra:  # Gradio injects a request wherever the signature asks for one: ask, to check the user
+        params.append(inspect.Parameter(EXTRA_REQUEST, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None,
+                                        annotation=gr.Request | None))
+    at = len(params) - 1
 
     @functools.wraps(fn)
     def call(*args: Any, **kwargs: Any) -> Any:
+        request = None
+        if extra:  # Gradio passes it positionally, where the signature has it; callers may name it
+            request = args[at] if len(args) > at else kwargs.pop(EXTRA_REQUEST, None)
+            args = args[:at]
         try:
+            if check_user:
+                signed_in(service, (*args, request), kwargs)
             value = fn(service, *args, **kwargs)
             return value if result is None else result(value)
         except ClipmarkError as exc:
@@ -55,6 +82,8 @@ def bind(fn: Callable[..., Any], service: Any, *, result: Callable[[Any], Any] |
     call.__signature__ = signature.replace(  # type: ignore[attr-defined]
         parameters=params, return_annotation=hints.get("return", signature.return_annotation))
     call.__annotations__ = {k: v for k, v in hints.items() if k != "service"}
+    if extra:
+        call.__annotations__[EXTRA_REQUEST] = gr.Request | None
     del call.__wrapped__  # type: ignore[attr-defined]  # Gradio must see this signature, not fn's
     return call
 

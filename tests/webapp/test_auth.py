@@ -94,7 +94,12 @@ def test_a_disabled_users_session_is_signed_out_and_their_items_go_back(app: tup
     assert ann.predict(api_name="/whoami")["user"] == "ann"
     boss.predict("ann", api_name="/disable_user")
     assert not held(service, "ann")
-    for api_name, args in (("/whoami", ()), ("/next_item", ("pets",)), ("/history", ("pets",))):
+    calls = (("/whoami", ()), ("/next_item", ("pets",)), ("/history", ("pets",)), ("/list_projects", ()),
+             ("/project_info", ("pets",)), ("/dashboard", ("pets",)), ("/jobs", ("pets",)),
+             ("/segment", ("pets", 1, '{"points": [[2, 2, 1]]}')), ("/instances", ("pets", 1)),
+             ("/grid_page", ("pets", "cat")), ("/suspects", ("pets",)), ("/class_usage", ("pets", "cat")),
+             ("/model_status", ("pets",)), ("/search", ("pets", "a cat")))
+    for api_name, args in calls:  # every endpoint, also those that do not need the user's name
         with pytest.raises(AppError, match="signed out: user 'ann' was disabled"):
             ann.predict(*args, api_name=api_name)
     assert "signed-out" in [e.kind for e in service.team.auth_events(annotator="boss")]
