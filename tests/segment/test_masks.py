@@ -20,6 +20,7 @@ from core.segment.masks import (
     rle_area,
     rle_decode,
     rle_encode,
+    rle_ious,
 )
 
 
@@ -92,6 +93,30 @@ def test_mask_iou():
     assert mask_iou(a, b) == pytest.approx(expected)
     with pytest.raises(InvalidInput, match="shapes"):
         mask_iou(a, np.zeros((10, 11), bool))
+
+
+def test_rle_ious_are_mask_iou_on_the_encodings():
+    """Exactly mask_iou's values (what the proposal duplicate check compares with its threshold), for
+    random discs, near-copies, an empty mask and an uncompressed RLE; shapes must agree."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[:48, :64]
+    masks = [(yy - rng.integers(48)) ** 2 + (xx - rng.integers(64)) ** 2 < rng.integers(3, 30) ** 2 for _ in range(12)]
+    masks += [np.roll(m, 1, axis=1) for m in masks[:4]] + [np.zeros((48, 64), bool)]
+    rles = [rle_encode(m) for m in masks]
+    uncompressed = {"size": [48, 64], "counts": list(coco_runs(masks[0]))}
+    ious = rle_ious(rles, [*rles, uncompressed])
+    expected = [[mask_iou(a, b) for b in [*masks, masks[0]]] for a in masks]
+    assert ious.shape == (len(masks), len(masks) + 1) and (ious == np.array(expected)).all()
+    assert rle_ious([], rles).shape == (0, len(rles)) and rle_ious(rles, []).shape == (len(rles), 0)
+    with pytest.raises(InvalidInput, match=r"masks: shapes differ \(\(48, 64\) vs \(48, 65\)\)"):
+        rle_ious(rles, [rle_encode(np.zeros((48, 65), bool))])
+
+
+def coco_runs(mask: np.ndarray) -> list[int]:
+    """Uncompressed COCO counts: alternating runs of 0s and 1s in column-major order, 0s first."""
+    flat = mask.flatten(order="F").astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flat, [1 - flat[-1]]])))
+    return np.diff(np.concatenate([[0], edges])).tolist()
 
 
 def rasterise(polygons: list[list[float]], shape: tuple[int, int]) -> np.ndarray:
