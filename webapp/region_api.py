@@ -10,7 +10,7 @@ from typing import Any
 import gradio as gr
 
 from core.service import Service
-from core.usecases.regions import as_json
+from core.usecases.regions.results import as_json
 from webapp.handlers import json_object, user_of
 
 

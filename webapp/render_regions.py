@@ -7,7 +7,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from core.usecases.regions import ImageRegions, InstanceInfo, LabelScore, ProposalInfo, Segmentation, instance_colour
+from core.usecases.regions.results import (
+    ImageRegions,
+    InstanceInfo,
+    LabelScore,
+    ProposalInfo,
+    Segmentation,
+    instance_colour,
+)
 from webapp import render
 from webapp.render import esc, pct, top_k
 

@@ -12,7 +12,7 @@ import gradio as gr
 
 from core.errors import InvalidInput, ModelLoadError
 from core.service import Service
-from core.usecases.regions import LabelScore, ProposalInfo, Segmentation
+from core.usecases.regions.results import LabelScore, ProposalInfo, Segmentation
 from webapp import render_regions
 from webapp.handlers import json_object, user_of
 from webapp.render import file_url

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.segment.view import colour as instance_colour  # noqa: F401  (the n-th instance's colour in `overlay`)
 from core.usecases.results import Guess, jsonable
 
 
