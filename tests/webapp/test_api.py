@@ -25,7 +25,7 @@ XSS = "<img src=x onerror=alert(1)>"
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Client, Service, Path]]:
     tmp = tmp_path_factory.mktemp("api")
-    service = Service(tiny_settings(tmp))
+    service = Service(tiny_settings(tmp, import_roots=(tmp,)))
     app = build_app(service)
     client = Client(launch(app), verbose=False)
     yield client, service, tmp
@@ -63,10 +63,10 @@ def test_label_loop_through_the_api(live) -> None:  # type: ignore[no-untyped-de
     first = client.predict("pets", api_name="/next_item")
     item = first["item"]
     assert first["progress"] == {**first["progress"], "labeled": 0, "images": 10, "embedded": 10}
-    assert len(item.top) == 3 and abs(sum(t["confidence"] for t in item.top) - 1) < 1e-4
-    accepted = client.predict("pets", item.image_id, "accept", "", api_name="/decide")
-    assert accepted["decision"]["label"] == item.top[0]["label"]
-    assert accepted["progress"]["labeled"] == 1 and accepted["item"]["image_id"] != item.image_id
+    assert len(item["top"]) == 3 and abs(sum(t["confidence"] for t in item["top"]) - 1) < 1e-4
+    accepted = client.predict("pets", item["image_id"], "accept", "", api_name="/decide")
+    assert accepted["decision"]["label"] == item["top"][0]["label"]
+    assert accepted["progress"]["labeled"] == 1 and accepted["item"]["image_id"] != item["image_id"]
 
     second = accepted["item"]["image_id"]
     corrected = client.predict("pets", second, "correct", "bird", api_name="/decide")
@@ -79,14 +79,14 @@ def test_label_loop_through_the_api(live) -> None:  # type: ignore[no-untyped-de
     assert len(found["items"]) == 5 and all(i["label"] is None for i in found["items"])
     scores = [i["score"] for i in found["items"]]
     assert scores == sorted(scores, reverse=True)
-    many = client.predict("pets", [i.image_id for i in found["items"][:2]], "correct", "dog", api_name="/label_many")
+    many = client.predict("pets", [i["image_id"] for i in found["items"][:2]], "correct", "dog", api_name="/label_many")
     assert [m["label"] for m in many] == ["dog", "dog"]
 
     path, report = client.predict("pets", "csv", "human", "labeled", 0.0, "", api_name="/export")
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert report["counts"]["labeled"] == 3 == len(rows)
-    assert sorted(r["label"] for r in rows) == sorted([item.top[0]["label"], "dog", "dog"])
+    assert sorted(r["label"] for r in rows) == sorted([item["top"][0]["label"], "dog", "dog"])
 
 
 def test_upload_import_grid_and_dashboard(live) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +108,7 @@ def test_upload_import_grid_and_dashboard(live) -> None:  # type: ignore[no-unty
     for page in pages.values():
         confidences = [i["confidence"] for i in page["items"]]
         assert confidences == sorted(confidences, reverse=True) and len(confidences) <= 4
-    red = [i.image_id for i in pages["red"]["items"]] or [i.image_id for i in pages["blue"]["items"]]
+    red = [i["image_id"] for i in pages["red"]["items"]] or [i["image_id"] for i in pages["blue"]["items"]]
     client.predict("uploaded", red[:1], "correct", "red", api_name="/label_many")
 
     board = client.predict("uploaded", api_name="/dashboard")
@@ -125,8 +125,8 @@ def test_class_edits_through_the_api(live) -> None:  # type: ignore[no-untyped-d
     client.predict("edits", "alpha, beta", api_name="/create_project")
     wait_job(client, client.predict("edits", str(tmp / "edits"), "", False, api_name="/import_folder")["job_id"])
     item = client.predict("edits", api_name="/next_item")["item"]
-    assert item.reason.strategy == "not embedded yet" and item.top == []
-    client.predict("edits", item.image_id, "correct", "beta", api_name="/decide")
+    assert item["reason"]["strategy"] == "not embedded yet" and item["top"] == []
+    client.predict("edits", item["image_id"], "correct", "beta", api_name="/decide")
     embedded = wait_job(client, client.predict("edits", "clipmark-tiny", "none", api_name="/embed")["job_id"])
     assert embedded["result"]["embed"]["computed"] == 4 and embedded["result"]["predict"]["images"] == 4
     assert len(client.predict("edits", api_name="/next_item")["item"]["top"]) == 2
