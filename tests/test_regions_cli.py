@@ -69,6 +69,8 @@ def test_segment_shows_masks_and_save_keeps_one(cli, capsys: pytest.CaptureFixtu
                "--reason", "round, not square")["label"] == "circle"
     assert run(capsys, "instances", "delete", str(saved["id"]), *db, "--user", "ann")["deleted"] is True
     assert stored_reasons(db) == [None, "round, not square", None]
+    assert main(["history", *db, "--action", "region-relabel"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("\tround, not square")  # history shows why
     assert run(capsys, "instances", "list", *db, "--image", image) == []
     assert run(capsys, "instances", "undo", *db, "--user", "ann")["undone"] == "delete"
     assert [i["label"] for i in run(capsys, "instances", "list", *db, "--image", image)] == ["circle"]

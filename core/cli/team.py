@@ -124,7 +124,7 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     for e in open_service(args, settings).team.history(args.project, by=args.user, action=args.action,
                                                        image_id=args.image_id, limit=args.limit):
         print(f"{e.event_id}\t{e.at}\t{e.annotator or ''}\t{e.action}\t{e.image_id}\t"
-              f"{e.before or ''} -> {e.after or ''}")
+              f"{e.before or ''} -> {e.after or ''}\t{e.reason or ''}")
     return 0
 
 

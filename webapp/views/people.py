@@ -14,7 +14,8 @@ from core.usecases.results import ROLES
 from webapp import render, team
 from webapp.views import Ctx, need_project
 
-HISTORY_COLUMNS = ["event_id", "at", "annotator", "action", "source", "image_id", "before", "after", "undoes"]
+HISTORY_COLUMNS = ["event_id", "at", "annotator", "action", "source", "image_id", "before", "after", "undoes",
+                   "reason"]
 USER_COLUMNS = ["name", "role", "disabled", "password", "created_at"]
 AUTH_COLUMNS = ["id", "at", "kind", "user", "address", "detail"]
 

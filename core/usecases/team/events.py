@@ -168,4 +168,4 @@ def _region_row(e: RegionEvent, names: dict[Any, Any], classes: dict[int, str]) 
                         action=REGION_HISTORY[e.action], source="region", image_id=e.image_id,
                         before=_name(classes, e.label_before_id), after=_name(classes, e.label_after_id),
                         undoes=None if e.undoes_event_id is None else f"r{e.undoes_event_id}",
-                        instance_id=e.instance_id, proposal_id=e.proposal_id)
+                        instance_id=e.instance_id, proposal_id=e.proposal_id, reason=e.reason)

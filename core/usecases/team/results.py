@@ -155,3 +155,4 @@ class HistoryEntry:
     undoes: int | str | None
     instance_id: int | None = None
     proposal_id: int | None = None
+    reason: str | None = None          # why a reviewer or admin changed someone else's instance
