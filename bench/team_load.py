@@ -60,11 +60,11 @@ def prepare(db: str, workdir: Path, *, images: int, annotators: int, overlap: fl
     from sqlalchemy import insert, select
 
     from core.config import Settings
-    from core.usecases.scoring import head_key
     from core.service import Service
     from core.store import repo
     from core.store.repo import ClassSpec
     from core.store.schema import Image
+    from core.usecases.scoring import head_key
 
     picture = workdir / "picture.jpg"
     from PIL import Image as PILImage

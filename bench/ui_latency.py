@@ -26,11 +26,11 @@ from sqlalchemy import insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.config import Settings  # noqa: E402
-from core.usecases.scoring import head_key  # noqa: E402
 from core.service import Service  # noqa: E402
 from core.store import repo  # noqa: E402
 from core.store.repo import ClassSpec  # noqa: E402
 from core.store.schema import Image  # noqa: E402
+from core.usecases.scoring import head_key  # noqa: E402
 from webapp.views import label  # noqa: E402
 
 DIM, CLASSES, MODEL_ID = 512, 10, "synthetic@bench"
@@ -86,7 +86,8 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
     if prelabeled:
         ids = list(truth)[:prelabeled]
         for name in sorted(set(truth[i] for i in ids)):
-            service.labeling.decide_many("bench", image_ids=[i for i in ids if truth[i] == name], action="correct", label=name)
+            service.labeling.decide_many("bench", image_ids=[i for i in ids if truth[i] == name], action="correct",
+                                         label=name)
     _, _, current, _ = label.ui_show(service, "bench")
     totals, decides, refits = [], [], []
     decide = service.decide

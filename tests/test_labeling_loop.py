@@ -32,7 +32,8 @@ def test_decision_is_durable_and_never_comes_back(pets) -> None:  # type: ignore
     assert len(first) == 3 and first[0].reason.strategy in ("margin_diverse", "margin")
     assert all(len(item.top) == 3 for item in first)
     image_id = first[0].image_id
-    result = service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+    result = service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id],
+                                     annotator="ann")
     other = Service(Settings(db=db))  # a second process's view: the event is already committed
     with other.context.sessions.begin() as session:
         assert session.scalar(select(func.count()).select_from(Event)) == 1
@@ -49,7 +50,7 @@ def test_accept_takes_the_proposal_and_skip_goes_to_the_back(pets) -> None:  # t
     assert result.decision.label == item.top[0].label
     skipped = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
     service.labeling.decide("pets", image_id=skipped, action="skip", annotator="ann")
-    order = [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=1000)]
+    order = [r.image_id for r in service.labeling.state("pets").next(1000)]  # the whole queue (next_items: 100 at most)
     assert order[-1] == skipped and len(order) == 497 - 1
 
 
@@ -72,7 +73,7 @@ def test_undo_restores_and_is_per_user(pets) -> None:  # type: ignore[no-untyped
     service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
     undone = service.labeling.undo("pets", annotator="ann")
     assert undone.image_id == image_id and undone.label is None
-    assert image_id in [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=1000)]
+    assert image_id in [i.image_id for i in service.labeling.next_items("pets", annotator="ann", n=100)]
     with pytest.raises(Conflict):
         service.labeling.undo("pets", annotator="ann")
     service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
@@ -136,7 +137,8 @@ def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path)
     web = Service(Settings(db=db), background_refit=True)
     for _ in range(6):
         image_id = web.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
-        result = web.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann")
+        result = web.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id],
+                                     annotator="ann")
         assert image_id not in [i.image_id for i in web.labeling.next_items("pets", annotator="ann", n=50)]
     assert web.wait_for_refits(60)
     assert result.decision.event_id > 0

@@ -18,8 +18,8 @@ def _next_args(p: argparse.ArgumentParser) -> None:
 def cmd_next(args: argparse.Namespace, settings: Settings) -> int:
     for item in open_service(args, settings).labeling.next_items(args.project, annotator=args.user, n=args.n, k=args.k):
         top = ", ".join(f"{t.label} {t.confidence:.2f}" for t in item.top)
-        reason = item.reason or Reason("", 0.0)
-        print(f"{item.image_id}\t{item.path}\t{top}\t[{reason.strategy} {reason.score:.3f}]")
+        why = f"[{item.reason.strategy} {item.reason.score:.3f}]" if item.reason else "[]"
+        print(f"{item.image_id}\t{item.path}\t{top}\t{why}")
     return 0
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from core.usecases.demo import prepare_demo
 from core.service import Service
+from core.usecases.demo import prepare_demo
 from tests.browser.test_labeling import ARGS, CHROMIUM
 from tests.webapp.conftest import launch, tiny_settings
 from webapp.app import build_app

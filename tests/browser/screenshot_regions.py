@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 from core.demo import prepare_demo
+
 from core.service import Service
 from tests.browser.screenshot import shrink
 from tests.browser.test_labeling import ARGS, CHROMIUM

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from core.usecases.team.leases import claim, complete, overlap_slots, release, release_all, renew_all
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker
 from core.store.migrate import upgrade
 from core.store.repo import ClassSpec
 from core.store.schema import Lease, utcnow
+from core.usecases.team.leases import claim, complete, overlap_slots, release, release_all, renew_all
 from tests import pg
 
 
