@@ -9,6 +9,7 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from core import validation
 from core.errors import InvalidInput
 from core.store import repo
 from core.store.repo import ClassSpec
@@ -16,7 +17,7 @@ from core.usecases.context import Context
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.models import ModelProvider
 from core.usecases.projects import class_admin
-from core.usecases.projects.classes import validate_classes
+from core.usecases.projects.classes import clean_prompts, validate_classes
 from core.usecases.projects.results import (
     ClassAdded,
     ClassDeleted,
@@ -45,17 +46,14 @@ class Projects:
     def create(self, name: str, *, classes: Sequence[ClassSpec | str], annotator: str | None = None) -> Created:
         """A new project with these classes (names, or ClassSpecs with their own prompts)."""
         specs = _specs(classes)
-        name = name.strip()
-        if not name:
-            raise InvalidInput("--project: a project needs a non-empty name")
+        name = validation.project_name(name, field="--project")
         try:
             with self.context.action(None, annotator=annotator, permission="manage_projects") as act:
-                if repo.project_by_name(act.session, name=name) is not None:
-                    raise InvalidInput(f"--project: a project named '{name}' already exists")
+                _check_new_name(repo.project_names(act.session), name)
                 project = repo.create_project(act.session, name=name, classes=specs)
                 return Created(project=project.name, id=project.id, classes=tuple(c.name for c in specs))
         except IntegrityError as exc:
-            raise InvalidInput(f"--project: a project named '{name}' already exists") from exc
+            raise InvalidInput(f"--project: a project named {validation.excerpt(name)} already exists") from exc
 
     def names(self) -> list[str]:
         with self.context.read_sessions.begin() as session:
@@ -101,7 +99,7 @@ class Projects:
 
     def add_class(self, project: str, name: str, *, description: str | None = None,
                   prompts: Sequence[str] | None = None, annotator: str | None = None) -> ClassAdded:
-        spec = ClassSpec(name, (description or "").strip() or None, class_admin.clean_prompts(prompts))
+        spec = ClassSpec(class_admin.clean_name(name), validation.description(description), clean_prompts(prompts))
         return self._edit(project, lambda s, pid, _: class_admin.add_class(s, project_id=pid, spec=spec),
                           annotator=annotator)
 
@@ -133,6 +131,15 @@ class Projects:
 
 
 def _specs(classes: Sequence[ClassSpec | str]) -> list[ClassSpec]:
-    """Class names (blanks dropped) or specs, checked: none missing, none twice, none too long."""
-    specs = [c if isinstance(c, ClassSpec) else ClassSpec(c.strip()) for c in classes]
-    return validate_classes([s for s in specs if s.name], source="classes")
+    """Class names (blanks dropped) or specs, checked by classes.validate_classes."""
+    specs = [c if isinstance(c, ClassSpec) else ClassSpec(c) for c in classes]
+    return validate_classes([s for s in specs if not isinstance(s.name, str) or s.name.strip()], source="classes")
+
+
+def _check_new_name(existing: Sequence[str], name: str) -> None:
+    """InvalidInput when a project already has this name, ignoring case (`Cat` beside `cat`)."""
+    key = validation.name_key(name)
+    for other in existing:
+        if validation.name_key(other) == key:
+            raise InvalidInput(f"--project: a project named {validation.excerpt(other)} already exists (names "
+                               "are compared ignoring case); choose another name")

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from core import validation
 from core.errors import Conflict, InvalidInput, NotFound
 from core.store import repo
 from core.store.repo import ClassSpec
 from core.store.schema import CurrentLabel, Event, LabelClass, Prediction
+from core.usecases.projects.classes import clean_prompts
 from core.usecases.projects.results import (
     ClassAdded,
     ClassDeleted,
@@ -24,29 +26,27 @@ from core.usecases.projects.results import (
     ClassUsage,
 )
 
-MAX_NAME = 200
-
 
 def find_class(session: Session, *, project_id: int, label: str) -> LabelClass:
+    """The live class named exactly `label` (merge, delete, describe take existing names)."""
     classes = repo.classes_of(session, project_id=project_id)
     for c in classes:
         if c.name == label:
             return c
-    raise NotFound(f"label: '{label}' is not a class of this project (classes: {', '.join(c.name for c in classes)})")
+    raise NotFound(f"label: {validation.excerpt(str(label))} is not a class of this project "
+                   f"(classes: {', '.join(c.name for c in classes)})")
 
 
-def clean_name(name: str) -> str:
-    name = (name or "").strip()
-    if not name:
-        raise InvalidInput("name: a class needs a non-empty name")
-    if len(name) > MAX_NAME:
-        raise InvalidInput(f"name: class names have at most {MAX_NAME} characters, got {len(name)}")
-    return name
+def clean_name(name: object, *, field: str = "name") -> str:
+    return validation.class_name(name, field=field)
 
 
-def clean_prompts(prompts: Sequence[str] | None) -> tuple[str, ...] | None:
-    kept = tuple(p.strip() for p in prompts or () if p and p.strip())
-    return kept or None
+def same_name(session: Session, *, project_id: int, name: str) -> list[LabelClass]:
+    """The project's classes, live or archived, whose name equals `name` ignoring case (an exact
+    match first)."""
+    key = validation.name_key(name)
+    rows = session.scalars(select(LabelClass).where(LabelClass.project_id == project_id).order_by(LabelClass.id))
+    return sorted((c for c in rows if validation.name_key(c.name) == key), key=lambda c: c.name != name)
 
 
 def usage(session: Session, *, class_id: int, label: str) -> ClassUsage:
@@ -59,13 +59,15 @@ def usage(session: Session, *, class_id: int, label: str) -> ClassUsage:
 
 
 def add_class(session: Session, *, project_id: int, spec: ClassSpec) -> ClassAdded:
-    """A new class at the end; re-adding an archived name brings that class back."""
-    name = clean_name(spec.name)
-    archived = session.scalar(select(LabelClass).where(LabelClass.project_id == project_id, LabelClass.name == name))
+    """A new class at the end; re-adding an archived name (in any case) brings that class back
+    under the name as given now. `spec` is cleaned already (classes.validate_classes' rules)."""
+    name = spec.name
+    archived = next(iter(same_name(session, project_id=project_id, name=name)), None)
     if archived is not None and not archived.archived:
-        raise Conflict(f"name: the project already has a class '{name}'")
+        raise Conflict(f"name: the project already has a class '{archived.name}' (names are compared "
+                       "ignoring case)")
     if archived is not None:
-        archived.archived = False
+        archived.archived, archived.name = False, name
         archived.description, archived.prompts = spec.description, list(spec.prompts) if spec.prompts else None
         session.flush()
         return ClassAdded(label=name, restored=True)
@@ -76,10 +78,10 @@ def add_class(session: Session, *, project_id: int, spec: ClassSpec) -> ClassAdd
 def rename_class(session: Session, *, project_id: int, label: str, new_name: str) -> ClassRenamed:
     row = find_class(session, project_id=project_id, label=label)
     new_name = clean_name(new_name)
-    taken = session.scalar(select(LabelClass.id).where(LabelClass.project_id == project_id,
-                                                       LabelClass.name == new_name))
-    if taken is not None and taken != row.id:
-        raise Conflict(f"name: the project already has a class '{new_name}' (merge the two instead)")
+    taken = [c for c in same_name(session, project_id=project_id, name=new_name) if c.id != row.id]
+    if taken:
+        raise Conflict(f"name: the project already has a class '{taken[0].name}' (names are compared ignoring "
+                       "case; merge the two instead)")
     row.name = new_name
     session.flush()
     counts = usage(session, class_id=row.id, label=new_name)
@@ -91,7 +93,7 @@ def describe_class(session: Session, *, project_id: int, label: str, description
                    prompts: Sequence[str] | None) -> ClassDescribed:
     """Set the description and the custom prompts (empty: back to the prompt templates)."""
     row = find_class(session, project_id=project_id, label=label)
-    row.description = (description or "").strip() or None
+    row.description = validation.description(description)
     kept = clean_prompts(prompts)
     row.prompts = list(kept) if kept else None
     session.flush()
