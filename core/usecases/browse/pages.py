@@ -4,6 +4,7 @@ numpy out; the service adds paths and names."""
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,12 +12,15 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import validation
 from core.errors import InvalidInput
 from core.store.schema import Image
 from core.usecases.browse.results import ImageFile
 
 DUPLICATE_COSINE = 0.95
 MAX_PAGE_SIZE = 200
+MAX_PAGE = 1_000_000
+MAX_FILES = 1000    # image_files: ids in one query
 SEARCH_TEMPLATES = ("{}", "a photo of {}.")
 
 
@@ -31,18 +35,21 @@ class Page:
 
 
 def image_files(session: Session, *, image_ids: Sequence[int]) -> dict[int, ImageFile]:
-    """image_id -> its path as imported, readable copy and sha256, in one query."""
+    """image_id -> its path as imported, readable copy and sha256, in one query (at most
+    MAX_FILES ids, each checked by validation.record_id)."""
+    ids = validation.unique_ids(image_ids, field="image_ids", maximum=MAX_FILES)
     rows = session.execute(select(Image.id, Image.original_path, Image.file_path, Image.sha256)
-                           .where(Image.id.in_([int(i) for i in image_ids])))
+                           .where(Image.id.in_(ids)))
     return {int(i): ImageFile(image_id=int(i), path=path, file_path=file_path or "", sha256=sha)
             for i, path, file_path, sha in rows}
 
 
-def check_page(page: int, page_size: int) -> None:
-    if page < 0:
-        raise InvalidInput(f"page: must be 0 or more, got {page}")
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"page_size: must be between 1 and {MAX_PAGE_SIZE}, got {page_size}")
+def check_page(page: object, page_size: object) -> tuple[int, int]:
+    """A page number (0 is the first; past the last means the last) and a page size (1..MAX_PAGE_SIZE),
+    both whole numbers: floats, bools and text other than digits are refused."""
+    size = validation.capped_limit(page_size, field="page_size", maximum=MAX_PAGE_SIZE)
+    first = page == "0" or (isinstance(page, numbers.Integral) and not isinstance(page, bool) and page == 0)
+    return (0 if first else validation.capped_limit(page, field="page (0 is the first)", maximum=MAX_PAGE)), size
 
 
 def predicted_as(probs: np.ndarray, labels: np.ndarray, class_index: int, *, include_labeled: bool = False
@@ -87,7 +94,7 @@ def grouped_order(groups: np.ndarray) -> np.ndarray:
 def paginate(rows: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, *, page: int, page_size: int
              ) -> Page:
     """One page of `rows` (already ranked), with near-duplicates on the page grouped together."""
-    check_page(page, page_size)
+    page, page_size = check_page(page, page_size)
     pages = max(1, -(-rows.size // page_size))
     page = min(page, pages - 1)
     chosen = slice(page * page_size, (page + 1) * page_size)
@@ -99,10 +106,10 @@ def paginate(rows: np.ndarray, scores: np.ndarray, embeddings: np.ndarray, *, pa
 
 
 def query_vector(encode_texts, text: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """The L2-normalised mean of the text's template embeddings (D,)."""
-    text = text.strip()
-    if not text:
+    """The L2-normalised mean of the text's template embeddings (D,); the text is checked as a prompt."""
+    if not isinstance(text, str) or not text.strip():
         raise InvalidInput("text: type what the images should show, e.g. 'a dog on a beach'")
+    text = validation.prompt(text, field="text")
     vectors = np.asarray(encode_texts([t.format(text) for t in SEARCH_TEMPLATES]), dtype=np.float32)
     mean = vectors.mean(axis=0)
     return mean / max(float(np.linalg.norm(mean)), 1e-12)
@@ -111,8 +118,7 @@ def query_vector(encode_texts, text: str) -> np.ndarray:  # type: ignore[no-unty
 def search(embeddings: np.ndarray, labels: np.ndarray, query: np.ndarray, *, limit: int,
            unlabeled_only: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Rows with the highest cosine to `query`, best first, and their cosines."""
-    if not 1 <= limit <= MAX_PAGE_SIZE:
-        raise InvalidInput(f"limit: must be between 1 and {MAX_PAGE_SIZE}, got {limit}")
+    limit = validation.capped_limit(limit, field="limit", maximum=MAX_PAGE_SIZE)
     if embeddings.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
     if query.shape != (embeddings.shape[1],):

@@ -9,6 +9,7 @@ from typing import cast
 
 import numpy as np
 
+from core import validation
 from core.errors import InvalidInput
 from core.usecases.browse import dashboard, pages
 from core.usecases.browse.results import (
@@ -58,7 +59,7 @@ class Browse:
     def grid(self, project: str, label: str, *, page: int = 0, page_size: int = 48, include_labeled: bool = False,
              annotator: str | None = None) -> GridPage:
         """A page of images predicted as `label`, most confident first, near-duplicates together."""
-        pages.check_page(page, page_size)
+        page, page_size = pages.check_page(page, page_size)
         with self.context.action(project, annotator=annotator, permission="view", write=False) as act:
             state = self.states.get(act.session, act.require_project())
             with state.lock:
@@ -77,7 +78,9 @@ class Browse:
 
     def search(self, project: str, text: str, *, limit: int = 48, unlabeled_only: bool = False,
                annotator: str | None = None) -> SearchResult:
-        """Images whose cached embeddings best match `text` (CLIP text-to-image cosine)."""
+        """Images whose cached embeddings best match `text` (CLIP text-to-image cosine), at most `limit`
+        (1..pages.MAX_PAGE_SIZE)."""
+        limit = validation.capped_limit(limit, field="limit", maximum=pages.MAX_PAGE_SIZE)
         with self.context.action(project, annotator=annotator, permission="view", write=False) as act:
             state = self.states.get(act.session, act.require_project())
             spec = self.models.spec(act.require_project())

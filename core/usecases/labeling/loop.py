@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core import validation
 from core.errors import Conflict, InvalidInput, NotFound
 from core.store import repo
 from core.store.schema import CurrentLabel, Image
@@ -21,6 +22,11 @@ from core.usecases.labeling.states import ProjectStates
 from core.usecases.labeling.suspects import find_suspects
 from core.usecases.results import Decided, Decision, Guess, Item, Progress, Reason, Suspects, Undone
 from core.usecases.team import events, leases
+
+MAX_ITEMS = 100      # items leased in one call (next_items n, decide next_n)
+MAX_TOP_K = 50       # guesses shown per item
+MAX_MANY = 500       # different images in one decide_many
+MAX_SUSPECTS = 500   # suspects and near-duplicate pairs in one answer
 
 
 class Labeling:
@@ -45,7 +51,7 @@ class Labeling:
     def next_items(self, project: str, *, annotator: str | None = None, n: int = 1, k: int = 3) -> list[Item]:
         """The next n items for this annotator, each now leased to them: overlap items that still need
         another (blind) opinion first, then the queue. Nobody else is handed these items meanwhile."""
-        _check_counts(n, k)
+        n, k = _counts(n, k)
         with self._action(project, annotator) as (act, state):
             return self._next(act, state, n=n, k=k)
 
@@ -55,8 +61,9 @@ class Labeling:
         background on the web server) and lease the next `next_n` items, in one transaction. Conflict
         when the item is someone else's (their lease, or labeled by them outside overlap)."""
         _check_action(action)
+        image_id = validation.record_id(image_id, field="image_id")
         if next_n:
-            _check_counts(next_n, k)
+            next_n, k = _counts(next_n, k, n_field="next_n")
         with self._action(project, annotator) as (act, state):
             decision = self._decide(act, state, [image_id], action=action, label=label, strict=True)[0]
             return Decided(decision, tuple(self._next(act, state, n=next_n, k=k)) if next_n else ())
@@ -65,8 +72,9 @@ class Labeling:
                     annotator: str | None = None, strict: bool = False) -> list[Decision]:
         """The same decision on several images (grid accept-all, search selection): one transaction,
         then one refit. `accept` without a label takes each proposal. Images that are someone else's
-        are left out (strict: Conflict instead)."""
+        are left out (strict: Conflict instead). Repeated ids count once; at most MAX_MANY ids."""
         _check_action(action)
+        image_ids = validation.unique_ids(image_ids, field="image_ids", maximum=MAX_MANY)
         with self._action(project, annotator) as (act, state):
             return self._decide(act, state, image_ids, action=action, label=label, strict=strict)
 
@@ -86,6 +94,8 @@ class Labeling:
 
     def item(self, project: str, image_id: int, *, k: int = 5, annotator: str | None = None) -> Item:
         """One image as the labeling queue shows it: file, top-k of the live classifier, label now."""
+        image_id = validation.record_id(image_id, field="image_id")
+        k = validation.capped_limit(k, field="k", maximum=MAX_TOP_K)
         with self._action(project, annotator, permission="view", write=False) as (act, state):
             image = annotate.check_image(act.session, project_id=act.project_id, image_id=image_id)
             current = repo.current_label(act.session, image_id=image_id)
@@ -105,7 +115,9 @@ class Labeling:
             return state
 
     def suspects(self, project: str, *, limit: int = 100, annotator: str | None = None) -> Suspects:
-        """Human labels the out-of-fold model contradicts, and near-duplicates labeled differently."""
+        """Human labels the out-of-fold model contradicts, and near-duplicates labeled differently
+        (at most `limit` of each, 1 to MAX_SUSPECTS)."""
+        limit = validation.capped_limit(limit, field="limit", maximum=MAX_SUSPECTS)
         with self._action(project, annotator, permission="view", write=False) as (_, state):
             return find_suspects(state, limit=limit)
 
@@ -172,9 +184,10 @@ def _guesses(state: ProjectState, image_id: int, k: int) -> tuple[Guess, ...]:
     return tuple(Guess(state.class_names.get(label_id), p) for label_id, p in state.top_k(image_id, k))
 
 
-def _check_counts(n: int, k: int) -> None:
-    if n < 1 or k < 1:
-        raise InvalidInput("n and k: must be at least 1")
+def _counts(n: object, k: object, *, n_field: str = "n") -> tuple[int, int]:
+    """How many items (1..MAX_ITEMS) and how many guesses each (1..MAX_TOP_K)."""
+    return (validation.capped_limit(n, field=n_field, maximum=MAX_ITEMS),
+            validation.capped_limit(k, field="k", maximum=MAX_TOP_K))
 
 
 def _check_action(action: str) -> None:

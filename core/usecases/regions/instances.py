@@ -57,7 +57,8 @@ def checked_reason(value: object) -> str | None:
 
 def editable(action: Action, instance_id: int) -> Instance:
     """A live instance of the action's project that the acting annotator may change."""
-    row = store.instance(action.session, project_id=action.project_id, instance_id=int(instance_id))
+    instance_id = validation.record_id(instance_id, field="instance_id")
+    row = store.instance(action.session, project_id=action.project_id, instance_id=instance_id)
     if row is None or row.deleted:
         name = action.project.name if action.project is not None else "?"
         raise NotFound(f"instance: no instance #{instance_id} in project '{name}'")

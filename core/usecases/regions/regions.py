@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from core import validation
 from core.errors import ImageError, InvalidInput
 from core.models.sam import MaskPrediction, Segmenter
 from core.segment.cache import EmbeddingCache, Precomputer
@@ -45,10 +46,12 @@ from core.usecases.regions.results import (
     Segmentation,
     UndoResult,
 )
-from core.usecases.regions.runtime import NAMING_SIDE, OVERLAY_SIDE, SamRuntime, image_info
+from core.usecases.regions.runtime import NAMING_SIDE, OVERLAY_SIDE, SamRuntime, image_info, image_number
 from core.usecases.regions.undo import undo_latest
 
 DISPLAY_SIDE = NAMING_SIDE  # the view shows the same display copy CLIP names regions on
+MAX_PROPOSALS = 500         # proposals in one next_proposals answer
+MAX_IMAGES = 100_000        # images named in one propose or embed_all call
 Progress = Callable[[int, int], None]
 
 
@@ -107,7 +110,7 @@ class Regions:
     def warm_ahead(self, project: str, image_id: int, *, count: int = 3, annotator: str | None = None) -> int:
         """Start the encoder on this image and the next `count`, so clicks on them do not wait."""
         with self._read(project, annotator) as action:
-            ahead = [int(image_id)]
+            ahead = [image_number(image_id)]
             for _ in range(count):
                 following = store.neighbour_image(action.session, project_id=action.project_id,
                                                   image_id=ahead[-1], step=1)
@@ -120,7 +123,8 @@ class Regions:
     def neighbour(self, project: str, image_id: int | None, step: int, *, annotator: str | None = None) -> int | None:
         """The next (step > 0) or previous usable image by id, wrapping around (None: no images)."""
         with self._read(project, annotator) as action:
-            return store.neighbour_image(action.session, project_id=action.project_id, image_id=image_id, step=step)
+            return store.neighbour_image(action.session, project_id=action.project_id, step=step,
+                                         image_id=None if image_id is None else image_number(image_id))
 
     def view(self, project: str, image_id: int, *, annotator: str | None = None) -> ImageRegions:
         """What the region view shows of an image: its display copy, its instances drawn into one
@@ -275,7 +279,10 @@ class Regions:
 
     def next_proposals(self, project: str, *, image_id: int | None = None, limit: int = 1, exclude: Sequence[int] = (),
                        k: int = 3, png: bool = False, annotator: str | None = None) -> list[ProposalInfo]:
-        """Open proposals, the least certain first, with their top-k classes (and overlay PNGs with `png`)."""
+        """Open proposals, the least certain first, with their top-k classes (and overlay PNGs with `png`);
+        at most `limit` (1..MAX_PROPOSALS)."""
+        limit = validation.capped_limit(limit, field="limit", maximum=MAX_PROPOSALS)
+        image_id = None if image_id is None else validation.record_id(image_id, field="image_id")
         with self._read(project, annotator) as action:
             return proposals.open_proposals(action, image_id=image_id, limit=limit, exclude=exclude, k=k, png=png)
 
@@ -283,7 +290,8 @@ class Regions:
                         annotator: str | None = None) -> ProposalDecision:
         """Accept (it becomes an instance, with `label` or its best class) or reject an open proposal."""
         with self._write(project, annotator) as action:
-            return proposals.decide(action, proposal_id, accept=accept, label=label)
+            return proposals.decide(action, validation.record_id(proposal_id, field="proposal_id"), accept=accept,
+                                    label=label)
 
     def embed_all(self, project: str, *, image_ids: Sequence[int] | None = None, progress: bool = False,
                   on_progress: Progress | None = None, annotator: str | None = None) -> EmbedReport:
@@ -318,7 +326,7 @@ class Regions:
     def _image_ids(self, project: str, image_ids: Sequence[int] | None, annotator: str | None) -> list[int]:
         with self._read(project, annotator) as action:
             if image_ids is not None:
-                return [int(i) for i in image_ids]
+                return validation.unique_ids(image_ids, field="image_ids", maximum=MAX_IMAGES)
             return store.usable_image_ids(action.session, project_id=action.project_id)
 
 

@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image as Picture
 
-from core.errors import InvalidInput, ModelLoadError, NotFound
+from core import validation
+from core.errors import ModelLoadError, NotFound
 from core.io.images import open_rgb
 from core.models.sam import ImageEmbedding, MaskPrediction, Segmenter, SegmenterSpec, load_segmenter
 from core.segment.cache import EmbeddingCache, Precomputer
@@ -119,10 +120,8 @@ def image_info(action: Action, image_id: object) -> ImageInfo:
 
 
 def image_number(image_id: object) -> int:
-    try:
-        return int(image_id)  # type: ignore[call-overload]
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"image: {image_id!r} is not an image id") from exc
+    """An image id (validation.record_id: an int or digits; 1.5, True, 'seven' are refused)."""
+    return validation.record_id(image_id, field="image")
 
 
 def _loader(runtime: SamRuntime, image: ImageInfo) -> Callable[[], np.ndarray]:
