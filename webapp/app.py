@@ -159,6 +159,7 @@ def serve(settings: Settings, *, host: str = "127.0.0.1", port: int = 7860, demo
         service.prepare_demo()
     service.jobs.start_model_check()
     service.exporting.clean_interrupted()  # what an export killed mid-way left in <media>/exports
+    service.importing.clean_interrupted()  # partial files of an import killed mid-way, in <media>
     app = build_app(service)
     app.queue(default_concurrency_limit=4)
     logins = launch_options(service) if service.team.team_mode() else {}  # Gradio awaits an async callable

@@ -213,7 +213,7 @@ def decide(service: Service, project: str, image_id: int, action: str, label: st
     """accept (the proposal, or `label`), correct (to `label`) or skip one image; then the next item
     (one transaction)."""
     user = user_of(service, request)
-    decided = service.labeling.decide(project, image_id=int(image_id), action=action, label=label or None,
+    decided = service.labeling.decide(project, image_id=image_id, action=action, label=label or None,
                                       annotator=user, next_n=1, k=TOP_K)
     return to_json({"decision": decided.decision, "item": decided.next[0] if decided.next else None,
                     "progress": service.labeling.progress(project)})
@@ -229,7 +229,7 @@ def label_many(service: Service, project: str, image_ids: list[int], action: str
     """The same decision on several images (accept takes each proposal when `label` is empty)."""
     if not image_ids:
         raise InvalidInput("image_ids: select at least one image")
-    decisions = service.labeling.decide_many(project, image_ids=[int(i) for i in image_ids], action=action,
+    decisions = service.labeling.decide_many(project, image_ids=image_ids, action=action,
                                              label=label or None, annotator=user_of(service, request))
     return to_json(decisions)
 
@@ -239,17 +239,17 @@ def label_many(service: Service, project: str, image_ids: list[int], action: str
 
 def grid_page(service: Service, project: str, label: str, page: int = 0, page_size: int = 48) -> dict[str, Any]:
     """Unlabeled images predicted as `label`, most confident first, near-duplicates grouped."""
-    return to_json(service.browse.grid(project, label, page=int(page), page_size=int(page_size)))
+    return to_json(service.browse.grid(project, label, page=page, page_size=page_size))
 
 
 def search(service: Service, project: str, text: str, limit: int = 48, unlabeled_only: bool = False) -> dict[str, Any]:
     """Images whose embeddings best match `text` (CLIP text-to-image similarity)."""
-    return to_json(service.browse.search(project, text, limit=int(limit), unlabeled_only=unlabeled_only))
+    return to_json(service.browse.search(project, text, limit=limit, unlabeled_only=unlabeled_only))
 
 
 def suspects(service: Service, project: str, limit: int = 50) -> dict[str, Any]:
     """Human labels the model contradicts, and near-duplicates labeled differently."""
-    return to_json(service.labeling.suspects(project, limit=int(limit)))
+    return to_json(service.labeling.suspects(project, limit=limit))
 
 
 def dashboard(service: Service, project: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.errors import InvalidInput
 from core.export import import_labels
+from core.io.intake import remove_leftovers
 from core.usecases.context import Context
 from core.usecases.importing.importer import (
     CancelledFn,
@@ -66,6 +67,11 @@ class Importing:
                               cancelled=cancelled)
         finally:
             self.states.forget(request.project_id)
+
+    def clean_interrupted(self) -> int:
+        """Remove the partial files an import killed mid-way left in the media folder (how many); a
+        server calls it at start, before any import of its own can run."""
+        return remove_leftovers(self.context.settings.resolved_media_dir())
 
     def roots(self, annotator: str | None) -> ImportRoots:
         """Not limited for the local operator (None); the configured roots for everyone else."""
