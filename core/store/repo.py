@@ -52,11 +52,8 @@ def create_project(session: Session, *, name: str, classes: Sequence[ClassSpec])
 
 
 def add_classes(session: Session, *, project_id: int, classes: Sequence[ClassSpec]) -> None:
-    start = session.scalar(
-        select(func.coalesce(func.max(LabelClass.position), -1)).where(
-            LabelClass.project_id == project_id
-        )
-    )
+    last = session.scalar(select(func.max(LabelClass.position)).where(LabelClass.project_id == project_id))
+    start = -1 if last is None else last
     for offset, spec in enumerate(classes, start=1):
         session.add(
             LabelClass(
@@ -186,10 +183,11 @@ def images_missing_embedding(session: Session, *, project_id: int, model_id: str
     cached = select(Embedding.image_id).where(Embedding.model_id == model_id)
     rows = session.execute(
         select(Image.id, Image.file_path)
-        .where(Image.project_id == project_id, Image.status == "ok", Image.id.not_in(cached))
+        .where(Image.project_id == project_id, Image.status == "ok", Image.file_path.is_not(None),
+               Image.id.not_in(cached))
         .order_by(Image.id)
     )
-    return [(image_id, path) for image_id, path in rows]
+    return [(image_id, path) for image_id, path in rows if path is not None]
 
 
 # -- embeddings and heads ----------------------------------------------------------------------

@@ -28,7 +28,8 @@ def sim_data_from_manifest(
     paths = sorted(labels)
     names = sorted(set(labels.values()))
     model = load_image_text_model(spec, device=device)
-    chunks, kept = [], []
+    chunks: list[np.ndarray] = []
+    kept: list[int] = []
     for batch in embed_images(model, [str(Path(root) / p) for p in paths], batch_size=batch_size, progress=progress):
         if batch.errors:
             position, reason = batch.errors[0]

@@ -108,7 +108,7 @@ def _candidate_rows(session: Session, image_ids: list[int]) -> tuple[dict[int, l
     leases_of: dict[int, list[LeaseRow]] = defaultdict(list)
     files: dict[int, ImageFile] = {}
     for image_id, path, file_path, sha256, slot, holder, done, expires_at in session.execute(query):
-        files[image_id] = (path, file_path, sha256)
+        files[image_id] = (path, file_path or path, sha256)  # queued images are readable: status ok
         if slot is not None:
             leases_of[image_id].append(LeaseRow(image_id, slot, holder, done, expires_at))
     return leases_of, files

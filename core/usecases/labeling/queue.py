@@ -129,7 +129,7 @@ class ProjectState:
         ranked: list[Ranked] = []
         if pool.size and self.probs is not None:
             strategy = self.strategy
-            pool = self._candidates(pool, strategy, rng)
+            pool = self._candidates(pool, self.probs, strategy, rng)
             chosen = select(strategy, self.probs[pool], self.embeddings[pool], n=min(self.depth, pool.size),
                             rng=rng)
             ranked = [Ranked(int(self.image_ids[pool[i]]), float(s), strategy)
@@ -139,7 +139,8 @@ class ProjectState:
         ranked += [Ranked(i, 0.0, SKIPPED) for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
         self.queue = ranked
 
-    def _candidates(self, pool: np.ndarray, strategy: str, rng: np.random.Generator) -> np.ndarray:
+    def _candidates(self, pool: np.ndarray, probs: np.ndarray, strategy: str,
+                    rng: np.random.Generator) -> np.ndarray:
         """Cut the pool down before the strategy runs, so a 100k-image project does not copy its
         embeddings on every click. Uncertainty strategies keep the top of the pool by their own score
         (they would pick from there anyway; the diverse ones look at 5 x depth); random and cold start
@@ -152,7 +153,7 @@ class ProjectState:
         score = PREFILTER_SCORES.get(strategy)
         if score is None:
             return np.sort(rng.choice(pool, size=limit, replace=False))
-        values = score(self.probs[pool])
+        values = score(probs[pool])
         return np.sort(pool[np.argpartition(-values, limit - 1)[:limit]])
 
     # -- changes -----------------------------------------------------------------------------
