@@ -19,7 +19,6 @@ WEBAPP_MAY_IMPORT = ("core.service", "core.errors")
 RESULT_MODULE_NAMES = ("results", "types")
 MAX_CORE_LINES = 400
 MAX_SERVICE_LINES = 250
-RESHAPE = pytest.mark.xfail(strict=False, reason="issue 11 reshape in progress")
 
 Graph = dict[str, set[str]]
 
@@ -133,13 +132,11 @@ def test_no_import_cycle_among_our_modules() -> None:
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 
-@RESHAPE
 def test_webapp_imports_only_the_facade_its_results_and_errors() -> None:
     around = webapp_reaches_around(import_graph(ROOT))
     assert not around, "webapp reaches around the service:\n" + "\n".join(around)
 
 
-@RESHAPE
 def test_no_core_module_outgrows_its_limit() -> None:
     too_long = oversized(ROOT)
     assert not too_long, "\n".join(too_long)
