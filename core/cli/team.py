@@ -10,6 +10,7 @@ from dataclasses import replace
 from core.cli.common import Command, Subparsers, add_commands, add_db, add_db_project, open_service, print_json
 from core.config import Settings
 from core.errors import InvalidInput
+from core.usecases.team.results import HISTORY_ACTIONS
 
 USER_VERBS = ("add", "list", "disable", "role", "events")
 
@@ -114,8 +115,7 @@ def cmd_resolve(args: argparse.Namespace, settings: Settings) -> int:
 def _history_args(p: argparse.ArgumentParser) -> None:
     add_db_project(p)
     p.add_argument("--user", help="only this user's events")
-    p.add_argument("--action", help="accept, correct, skip, undo, import, review, or a region action: region-add, "
-                   "region-delete, region-relabel, region-accept, region-reject, region-undo")
+    p.add_argument("--action", help=f"one of: {', '.join(HISTORY_ACTIONS)}")
     p.add_argument("--image-id", type=int)
     p.add_argument("--limit", type=int, default=200)
 

@@ -18,10 +18,9 @@ from core.usecases.labeling.annotate import DECISIONS, LABELING_ACTIONS
 from core.usecases.team.auth import ROLES
 
 FORMATS = tuple(EXPORT_FORMATS)
-HISTORY_ACTIONS = (*DECISIONS, "undo", "import", "review")
 
 __all__ = [
-    "DECISIONS", "FORMATS", "HISTORY_ACTIONS", "IMPORT_FORMATS", "INCLUDES", "LABELING_ACTIONS", "MASKS",
+    "DECISIONS", "FORMATS", "IMPORT_FORMATS", "INCLUDES", "LABELING_ACTIONS", "MASKS",
     "ROLES", "STATUSES", "Decided", "Decision", "Guess", "Item", "NearDuplicate", "Progress", "Reason",
     "Suspect", "Suspects", "Undone", "jsonable",
 ]
