@@ -101,7 +101,8 @@ class Labeling:
             current = repo.current_label(act.session, image_id=image_id)
             with state.lock:
                 top = _guesses(state, image_id, k)
-            return Item(image_id=image.id, path=image.original_path, file_path=image.file_path, sha256=image.sha256,
+            return Item(image_id=image.id, path=image.original_path, file_path=image.file_path or image.original_path,
+                        sha256=image.sha256,
                         top=top, label=state.class_names.get(current.label_id) if current else None)
 
     def progress(self, project: str, *, annotator: str | None = None) -> Progress:
