@@ -86,8 +86,9 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
     if prelabeled:
         ids = list(truth)[:prelabeled]
         for name in sorted(set(truth[i] for i in ids)):
-            service.labeling.decide_many("bench", image_ids=[i for i in ids if truth[i] == name], action="correct",
-                                         label=name)
+            same = [i for i in ids if truth[i] == name]
+            for start in range(0, len(same), 500):  # a call takes at most 500 ids
+                service.labeling.decide_many("bench", image_ids=same[start:start + 500], action="correct", label=name)
     _, _, current, _ = label.ui_show(service, "bench")
     totals, decides, refits = [], [], []
     decide = service.decide

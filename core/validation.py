@@ -111,6 +111,15 @@ def record_id(value: object, *, field: str = "id") -> int:
     return number
 
 
+def whole_number(value: object, *, field: str, minimum: int, maximum: int) -> int:
+    """An index or count in minimum..maximum, given as an int or ASCII digits (1.5 is refused, not
+    rounded)."""
+    number = _integer(value, field=field, what=f"a whole number from {minimum} to {maximum}")
+    if not minimum <= number <= maximum:
+        raise InvalidInput(f"{field}: {number} is out of range; give {minimum} to {maximum}")
+    return number
+
+
 def _integer(value: object, *, field: str, what: str) -> int:
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)

@@ -285,6 +285,8 @@ def test_add_instance_refuses_unknown_labels_bad_choices_and_empty_masks(shapes:
         regions.add_instance(shapes.project, shapes.ids[0], CLICK, label="dog")
     with pytest.raises(InvalidInput, match="choice: 3 is not one of the 3 masks"):
         regions.add_instance(shapes.project, shapes.ids[0], CLICK, choice=3, label="square")
+    with pytest.raises(InvalidInput, match="choice: expected a whole number"):
+        regions.add_instance(shapes.project, shapes.ids[0], CLICK, choice=1.5, label="square")  # type: ignore[arg-type]
     sam = regions.segmenter().module
     sam.mask_threshold = 1e9  # every logit is below it: SAM's masks come out empty
     try:

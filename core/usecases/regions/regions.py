@@ -189,9 +189,10 @@ class Regions:
     def _chosen(self, image: ImageInfo, prompts: Prompts, choice: int | None, *,
                 max_side: int | None) -> tuple[np.ndarray, float]:
         result = self.runtime.predict(image, prompts, max_side=max_side)
-        index = best_choice(result) if choice is None else int(choice)
-        if not 0 <= index < len(result.masks):
-            count = len(result.masks)
+        count = len(result.masks)
+        index = best_choice(result) if choice is None else validation.whole_number(
+            choice, field="choice", minimum=0, maximum=2**31)  # 1.5 is refused, not taken as mask 1
+        if index >= count:
             raise InvalidInput(f"choice: {choice} is not one of the {count} masks (0-{count - 1})")
         if not result.masks[index].any():
             raise InvalidInput("mask: this mask is empty; click inside the object or pick another mask")
