@@ -101,7 +101,7 @@ def test_missing_image_file_fails_the_export_and_names_the_file(cifar_dir: Path,
 def test_class_and_file_names_are_sanitised_and_unique(cifar_dir: Path, tmp_path: Path) -> None:
     from torchvision.datasets import ImageFolder
 
-    classes = ("../evil", "a/b", "a_b", "CON", ".hidden", "A_B")
+    classes = ("../evil", "a/b", "a_b", "CON", ".hidden", "A:B")  # A:B -> A_B: differs from a_b only by case
     service = _project(cifar_dir, tmp_path, classes=classes, folders=("cat", "dog"))
     clash = sorted((tmp_path / "src" / "cat").glob("*.jpg"))[0].name  # the first image's name, new bytes
     shutil.copy(sorted((cifar_dir / "bird").glob("*.jpg"))[0], tmp_path / "src" / "dog" / clash)
