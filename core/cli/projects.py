@@ -8,7 +8,6 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from core.cli.common import (
     Command,
@@ -122,18 +121,6 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         lp = status.latest_prediction
         print(f"  predictions: run {lp.run_id} {lp.model_id} {lp.model_version}")
     return 0
-
-
-def add_import_root_args(p: argparse.ArgumentParser) -> None:
-    """`serve`/`demo`: the folders web callers may import from (the CLI itself is not limited)."""
-    p.add_argument("--import-root", action="append", metavar="DIR", default=None,
-                   help="a server folder web users may import from (repeatable; env CLIPMARK_IMPORT_ROOTS, "
-                        "folders separated by ':'); without one, the web app imports uploads only")
-
-
-def import_root_settings(args: argparse.Namespace, settings: Settings) -> Settings:
-    roots = getattr(args, "import_root", None)
-    return settings.with_overrides(import_roots=tuple(Path(root) for root in roots) if roots else None)
 
 
 COMMANDS = (

@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from core.cli.common import Command, Subparsers, add_commands, add_db, add_model_args, add_sam_args
 from core.cli.team import add_login_args, login_settings
 from core.config import Settings
+
+
+def add_import_root_args(p: argparse.ArgumentParser) -> None:
+    """The folders web callers may import from (the CLI itself is not limited)."""
+    p.add_argument("--import-root", action="append", metavar="DIR", default=None,
+                   help="a server folder web users may import from (repeatable; env CLIPMARK_IMPORT_ROOTS, "
+                        "folders separated by ':'); without one, the web app imports uploads only")
+
+
+def import_root_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    roots = getattr(args, "import_root", None)
+    return settings.with_overrides(import_roots=tuple(Path(root) for root in roots) if roots else None)
 
 
 def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
@@ -16,6 +29,7 @@ def _serve_args(p: argparse.ArgumentParser, *, demo_flag: bool = True) -> None:
     add_model_args(p)
     add_sam_args(p)
     add_login_args(p)
+    add_import_root_args(p)
     if demo_flag:
         p.add_argument("--demo", action="store_true",
                        help="also create the demo project (scikit-image photographs) if it is missing")
@@ -28,14 +42,14 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.app import serve  # lazy: gradio takes seconds to import; only these two commands need it
 
-    serve(login_settings(args, settings), host=args.host, port=args.port, demo=args.demo)
+    serve(import_root_settings(args, login_settings(args, settings)), host=args.host, port=args.port, demo=args.demo)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from webapp.app import serve  # lazy, as above
 
-    serve(login_settings(args, settings), host=args.host, port=args.port, demo=True)
+    serve(import_root_settings(args, login_settings(args, settings)), host=args.host, port=args.port, demo=True)
     return 0
 
 
