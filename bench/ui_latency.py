@@ -87,20 +87,20 @@ def run_size(n: int, *, decisions: int, prelabeled: int, workdir: Path, picture:
         ids = list(truth)[:prelabeled]
         for name in sorted(set(truth[i] for i in ids)):
             same = [i for i in ids if truth[i] == name]
-            for start in range(0, len(same), 500):  # a call takes at most 500 ids
-                service.labeling.decide_many("bench", image_ids=same[start:start + 500], action="correct", label=name)
+            for first in range(0, len(same), 500):  # a call takes at most 500 ids
+                service.labeling.decide_many("bench", image_ids=same[first:first + 500], action="correct", label=name)
     _, _, current, _ = label.ui_show(service, "bench")
     totals, decides, refits = [], [], []
-    decide = service.decide
+    decide = service.labeling.decide  # the decision and the next items' leases: one transaction
 
     def timed_decide(*args, **kwargs):  # type: ignore[no-untyped-def]
         began = time.perf_counter()
         result = decide(*args, **kwargs)
         decides.append(time.perf_counter() - began)
-        refits.append(result["update_seconds"])
+        refits.append(result.decision.update_seconds)
         return result
 
-    service.decide = timed_decide  # type: ignore[method-assign]
+    service.labeling.decide = timed_decide  # type: ignore[method-assign]
     for _ in range(decisions):
         began = time.perf_counter()
         _, _, current = label.ui_pick(service, "bench", current, truth[int(current)])
