@@ -191,12 +191,12 @@ def worker(args: argparse.Namespace) -> None:
 
 def decide_one(client: Any, item: dict[str, Any], answers: dict[str, str], out: dict[str, Any]) -> Any:
     """One decision: accept when the proposal is right, else correct to the true class; the next item."""
-    truth = answers[str(item.image_id)]
-    proposal = item.top[0]["label"] if item.top else None
+    truth = answers[str(item["image_id"])]
+    proposal = item["top"][0]["label"] if item["top"] else None
     action, label = ("accept", "") if proposal == truth else ("correct", truth)
     began = time.perf_counter()
     try:
-        answer = client.predict(PROJECT, item.image_id, action, label, api_name="/decide")
+        answer = client.predict(PROJECT, item["image_id"], action, label, api_name="/decide")
     except Exception as exc:  # noqa: BLE001  (AppError, or the connection itself)
         out["errors"].append(f"{out['user']} #{item['image_id']}: {type(exc).__name__}: {exc}")
         return client.predict(PROJECT, api_name="/next_item")["item"]
