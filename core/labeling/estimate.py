@@ -1,0 +1,143 @@
+"""An honest accuracy estimate of the pseudo-labels, from blind random audits: numpy in, numpy out.
+
+An audit is an image drawn uniformly at random from the unlabeled pool and served like any other
+item. What is estimated (docs/estimate.md): the share of the unlabeled pool whose *current*
+pseudo-label (the live classifier's top class) is right. Each answered audit is scored against an
+out-of-audit prediction: the classifier refitted on every human label except the audits of its fold
+(cross-fitting), so no audit is judged by a model that has learned its answer, while the model it
+judges is the current one, not the one of the day it was drawn.
+
+The interval is Wilson's 95% interval on the answered audits. Skipped audits are not answered and
+are likely the hard ones, so dropping them would bias the estimate up: they widen the interval
+instead (counted wrong for its low end and right for its high end, Manski's worst-case bounds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+Z95 = 1.959964
+DEFAULT_SHARE = 0.05
+FOLDS = 3
+MIN_PER_CLASS = 20   # answered audits a predicted class needs for its own estimate
+
+FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train labels with -1, rows) -> probs of rows
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float | None   # None before any audit is answered
+    low: float
+    high: float
+    answered: int
+    correct: int
+    skipped: int
+
+
+def wilson(correct: int, n: int, *, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (0..1 with no observation)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def estimate(correct: np.ndarray, *, skipped: int = 0) -> Estimate:
+    """The share of right answers among answered audits; skipped audits widen the interval."""
+    correct = np.asarray(correct, dtype=bool)
+    n, k = int(correct.size), int(correct.sum())
+    low = wilson(k, n + skipped)[0]
+    high = wilson(k + skipped, n + skipped)[1]
+    return Estimate(value=k / n if n else None, low=low, high=high, answered=n, correct=k, skipped=skipped)
+
+
+def audit_slots(n: int, *, share: float, rng: np.random.Generator) -> np.ndarray:
+    """Which of n served positions are audits: each one independently with probability `share`."""
+    if share <= 0 or n <= 0:
+        return np.zeros(max(n, 0), dtype=bool)
+    return rng.random(n) < share
+
+
+def draw_audits(pool: np.ndarray, k: int, *, rng: np.random.Generator) -> np.ndarray:
+    """k distinct items drawn uniformly at random from `pool` (all of it when k >= its size)."""
+    k = min(int(k), int(pool.size))
+    return pool[rng.choice(pool.size, size=k, replace=False)] if k else pool[:0]
+
+
+def out_of_audit_probs(audits: np.ndarray, labels: np.ndarray, fit_predict: FitPredict, *,
+                       rng: np.random.Generator, folds: int = FOLDS) -> np.ndarray:
+    """Class probabilities of each audited row from a classifier that did not learn its label.
+
+    `audits`: rows of the answered audits; `labels`: (N,) class index or -1 for every row. Each fold
+    of audits is set to -1 (unlabeled) and `fit_predict(train_labels, rows)` refits and scores it."""
+    fold = rng.permutation(audits.size) % max(1, min(folds, audits.size))
+    out: np.ndarray | None = None
+    for f in np.unique(fold):
+        held = audits[fold == f]
+        train = labels.copy()
+        train[held] = -1
+        probs = fit_predict(train, held)
+        out = np.zeros((audits.size, probs.shape[1]), dtype=np.float32) if out is None else out
+        out[fold == f] = probs
+    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
+def per_class(predicted: np.ndarray, correct: np.ndarray, *, num_classes: int,
+              minimum: int = MIN_PER_CLASS) -> dict[int, Estimate]:
+    """Estimates per predicted class (precision of its pseudo-labels), where it has `minimum` audits."""
+    out: dict[int, Estimate] = {}
+    for j in range(num_classes):
+        mine = predicted == j
+        if int(mine.sum()) >= minimum:
+            out[j] = estimate(correct[mine])
+    return out
+
+
+def above(confidence: np.ndarray, correct: np.ndarray, skipped_confidence: np.ndarray, *,
+          threshold: float) -> Estimate:
+    """The estimate for the pool items whose confidence is at least `threshold`: the audits there
+    are a uniform sample of exactly those items."""
+    return estimate(correct[confidence >= threshold], skipped=int((skipped_confidence >= threshold).sum()))
+
+
+def choose_threshold(confidence: np.ndarray, correct: np.ndarray, skipped_confidence: np.ndarray, *,
+                     target: float) -> tuple[float, Estimate] | None:
+    """The lowest confidence threshold (the most images) whose estimate's 95% low end reaches
+    `target`, scanning the audits' own confidences; None when no threshold does."""
+    for threshold in [0.0, *np.unique(confidence).tolist()]:
+        found = above(confidence, correct, skipped_confidence, threshold=float(threshold))
+        if found.answered and found.low >= target:
+            return float(threshold), found
+    return None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """Errors fixed by the queue's labels against those random order would fix with as many."""
+
+    labels: np.ndarray        # queue labels so far (1..n)
+    fixed: np.ndarray         # errors the queue's labels fixed, cumulative
+    random: np.ndarray        # errors random order is expected to fix with as many labels
+    random_low: np.ndarray
+    random_high: np.ndarray
+    labels_saved: float | None  # random-order labels needed to fix as many errors, minus the labels used
+
+
+def labels_saved(fixed_each: np.ndarray, audit_wrong: np.ndarray) -> Saved:
+    """`fixed_each`: per queue label in order, whether it changed the pseudo-label shown when it was
+    served; `audit_wrong`: per answered audit, whether the pseudo-label at its draw was wrong (a
+    random label fixes an error with that probability)."""
+    n = np.arange(1, fixed_each.size + 1)
+    fixed = np.cumsum(np.asarray(fixed_each, dtype=np.int64))
+    k, m = int(np.sum(audit_wrong)), int(np.size(audit_wrong))
+    rate = k / m if m else float("nan")
+    low, high = wilson(k, m)
+    saved = float(fixed[-1] / rate - n[-1]) if m and k and fixed.size else None
+    return Saved(labels=n, fixed=fixed, random=n * rate, random_low=n * low, random_high=n * high,
+                 labels_saved=saved)
