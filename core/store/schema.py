@@ -32,7 +32,7 @@ NAMING_CONVENTION = {
 
 ROLES = ("admin", "reviewer", "annotator")
 ACTIONS = ("accept", "correct", "skip", "undo", "import", "review")
-SOURCES = ("human", "model", "import", "review")
+SOURCES = ("human", "model", "import", "review", "model-accepted")  # model-accepted: "accept the rest"
 
 
 def utcnow() -> datetime:
@@ -169,7 +169,43 @@ class Event(Base):
     label_after_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id"))
     undoes_event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"))
     prediction_id: Mapped[int | None] = mapped_column(ForeignKey("predictions.id", ondelete="SET NULL"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("accept_batches.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AcceptBatch(Base):
+    """One "accept the rest": the pseudo-labels accepted in one bulk action (events.batch_id), with
+    the threshold and the estimate shown before it; undone as one action."""
+
+    __tablename__ = "accept_batches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    images: Mapped[int] = mapped_column(Integer)
+    min_confidence: Mapped[float] = mapped_column(Float)
+    estimate: Mapped[float | None] = mapped_column(Float)
+    low: Mapped[float | None] = mapped_column(Float)
+    high: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ServedItem(Base):
+    """The first time the queue served an image: whether it was a blind random audit (drawn
+    uniformly from the unlabeled pool), the pool's size then, and the pseudo-label shown with its
+    confidence and classifier version. Answered = the image has a human label now."""
+
+    __tablename__ = "served_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    audit: Mapped[bool] = mapped_column(Boolean)
+    pool_size: Mapped[int] = mapped_column(Integer)
+    label_id: Mapped[int | None] = mapped_column(ForeignKey("label_classes.id", ondelete="SET NULL"))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    served_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class CurrentLabel(Base):
