@@ -12,6 +12,7 @@ use cases over them, one attribute per user-facing area:
     service.exporting  every export format
     service.jobs       background import/embed/predict/model check
     service.regions    Segment Anything masks, instances, region proposals
+    service.training   train/export a deployable model, classify files, an exported model as classifier
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from core.usecases.models import ModelProvider
 from core.usecases.projects import Projects
 from core.usecases.regions import Regions
 from core.usecases.team.usecase import Team
+from core.usecases.training.usecase import Training
 
 __all__ = ["Service", "Settings"]
 
@@ -57,6 +59,8 @@ class Service:
         self.regions = Regions(self.context, classifier=StateCropClassifier(self.context, self.models, self.states),
                                thumbnails=self.workspace.thumbs, jobs=self.workspace.jobs,
                                model_id_of=self.states.model_id)
+        self.training = Training(self.context, self.models, self.states, self.workspace,
+                                 estimate=getattr(self.labeling, "estimate", None))
 
     def prepare_demo(self, project: str | None = None) -> DemoResult:
         """Create the demo project (once) and start its import + embedding + prediction job."""

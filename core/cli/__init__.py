@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from core.cli import export, labeling, projects, regions, serve, simulate, team
+from core.cli import export, labeling, projects, regions, serve, simulate, team, train
 from core.cli.common import CommandGroup, run
 
 # Every command group, in the order `clipmark --help` lists them.
-GROUPS: tuple[CommandGroup, ...] = (projects, export, labeling, simulate, serve, team, regions)
+GROUPS: tuple[CommandGroup, ...] = (projects, export, labeling, simulate, serve, team, regions, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,1 @@
+"""Training and exporting deployable models from a project's labels; see usecase.py."""

@@ -1,0 +1,70 @@
+"""What the training use case answers: a trained model's report, and `classify`'s predictions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+KINDS = ("head", "student")
+
+
+@dataclass(frozen=True)
+class ClassScore:
+    name: str
+    support: int          # held-out human labels of this class
+    correct: int
+    precision: float | None
+    recall: float | None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The model on the held-out human labels (never trained on)."""
+
+    images: int
+    accuracy: float | None
+    interval: tuple[float, float] | None   # 95% Wilson interval of the accuracy
+    per_class: tuple[ClassScore, ...]
+    confusion: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted
+    confusion_png: str | None
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """One `clipmark train` run: where the model is, what it learned from, how it scores."""
+
+    kind: str
+    project: str
+    folder: str
+    zip_path: str | None
+    class_names: tuple[str, ...]
+    model_id: str
+    trained_on: int                 # human labels trained on
+    pseudo_labels: int              # confident pseudo-labels trained on (student)
+    label_sources: dict[str, int]
+    evaluation: Evaluation
+    agreement: float | None         # student vs the CLIP classifier on held-out unlabeled images
+    agreement_images: int
+    failed_images: tuple[str, ...]  # files that did not decode during training (skipped)
+    images_per_second: float | None
+    steps: int
+    resumed_from: int | None
+    weights: str                    # where the student's initial weights came from
+    audit_estimate: str
+    seconds: float
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class Prediction:
+    path: str
+    label: str
+    confidence: float
+    top_k: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True)
+class ClassifyReport:
+    model: str
+    predictions: tuple[Prediction, ...]
+    errors: tuple[str, ...]
+    out: str | None
