@@ -67,6 +67,15 @@ class Settings:
     max_archive_entries: int = 100_000       # per zip archive; more is one error for the archive
     max_archive_bytes: int = 64 * 2**30      # declared uncompressed bytes per zip archive
     job_workers: int = 2                     # background jobs at once (one at a time per project)
+    engine: str = "local"                    # embed / sam-embed: "local" (this process) or "ray"
+    engine_address: str | None = None        # a Ray cluster ('ray://head:10001', 'auto'): set, jobs run there
+    engine_actors: int = 2                   # model actors of a Ray job (one GPU each where there are GPUs)
+    engine_path_map: tuple[tuple[str, str], ...] = ()  # (store prefix, prefix the cluster reads), e.g. s3://
+
+    @property
+    def default_engine(self) -> str:
+        """The engine a job uses when none is named: Ray once an engine address is configured."""
+        return "ray" if self.engine_address else self.engine
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -83,6 +92,10 @@ class Settings:
             sam_checkpoint=env.get("CLIPMARK_SAM_CHECKPOINT") or None,
             login=LoginPolicy.from_env(env),
             import_roots=import_roots(env.get("CLIPMARK_IMPORT_ROOTS", "")),
+            engine=env.get("CLIPMARK_ENGINE") or "local",
+            engine_address=env.get("CLIPMARK_RAY_ADDRESS") or None,
+            engine_actors=int(env.get("CLIPMARK_RAY_ACTORS") or 2),
+            engine_path_map=path_map(env.get("CLIPMARK_RAY_PATH_MAP", "")),
         )
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -105,3 +118,14 @@ class Settings:
 def import_roots(text: str) -> tuple[Path, ...]:
     """`CLIPMARK_IMPORT_ROOTS`: folders separated by os.pathsep (':' on POSIX); blanks ignored."""
     return tuple(Path(part) for part in text.split(os.pathsep) if part.strip())
+
+
+def path_map(text: str) -> tuple[tuple[str, str], ...]:
+    """`CLIPMARK_RAY_PATH_MAP`: 'STORE_PREFIX=CLUSTER_PREFIX' pairs separated by ';', e.g.
+    '/data/images=s3://bucket/images' (the store's paths as the Ray actors read them)."""
+    pairs = [part.split("=", 1) for part in text.split(";") if part.strip()]
+    bad = ["=".join(pair) for pair in pairs if len(pair) != 2 or not pair[0].strip() or not pair[1].strip()]
+    if bad:
+        raise ValueError(f"CLIPMARK_RAY_PATH_MAP: {bad[0]!r} is not STORE_PREFIX=CLUSTER_PREFIX "
+                         "(pairs separated by ';', e.g. /data/images=s3://bucket/images)")
+    return tuple((local.strip(), remote.strip()) for local, remote in pairs)

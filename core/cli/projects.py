@@ -19,7 +19,8 @@ from core.cli.common import (
     print_json,
     print_problems,
 )
-from core.config import Settings
+from core.config import Settings, path_map
+from core.errors import InvalidInput
 
 
 def _init_args(p: argparse.ArgumentParser) -> None:
@@ -83,11 +84,37 @@ def _embed_args(p: argparse.ArgumentParser) -> None:
     add_db_project(p)
     add_model_args(p)
     p.add_argument("--batch-size", type=int)
-    p.add_argument("--workers", type=int, help="decoding worker processes")
+    p.add_argument("--workers", type=int, help="decoding worker processes (local engine)")
+    add_engine_args(p)
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    """`--engine local|ray` and the Ray job's flags (embed, sam-embed)."""
+    p.add_argument("--engine", choices=("local", "ray"),
+                   help="local: this process; ray: a pool of model actors on Ray "
+                        "(default: ray when --address or CLIPMARK_RAY_ADDRESS is set, else CLIPMARK_ENGINE or local)")
+    p.add_argument("--address", help="Ray cluster address, e.g. ray://head:10001 or auto (env CLIPMARK_RAY_ADDRESS); "
+                   "unset with --engine ray: a local Ray on this machine")
+    p.add_argument("--actors", type=int, help="model actors of a Ray job, one GPU each where there are GPUs "
+                   "(env CLIPMARK_RAY_ACTORS; default 2)")
+    p.add_argument("--map-path", action="append", metavar="STORE=CLUSTER",
+                   help="read images under STORE_PREFIX from CLUSTER_PREFIX on the actors, e.g. "
+                        "/data/images=s3://bucket/images (repeatable; env CLIPMARK_RAY_PATH_MAP)")
+
+
+def engine_settings(args: argparse.Namespace, settings: Settings) -> Settings:
+    """The settings with the engine flags the user gave."""
+    try:
+        mapped = path_map(";".join(args.map_path)) if args.map_path else None
+    except ValueError as exc:
+        raise InvalidInput(str(exc).replace("CLIPMARK_RAY_PATH_MAP", "--map-path")) from exc
+    return settings.with_overrides(engine=args.engine, engine_address=args.address, engine_actors=args.actors,
+                                   engine_path_map=mapped)
 
 
 def cmd_embed(args: argparse.Namespace, settings: Settings) -> int:
-    summary = open_service(args, settings).embedding.embed(args.project).as_dict()
+    settings = engine_settings(args, settings)
+    summary = open_service(args, settings).embedding.embed(args.project, engine=args.engine).as_dict()
     print_problems("failed", summary["errors"])  # type: ignore[arg-type]
     print(f"model {summary['model_id']}: embedded {summary['computed']}, "
           f"cached {summary['cached']}, failed {summary['failed']}")

@@ -7,9 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from core.store import bulk
 from core.store.schema import (
     CurrentLabel,
     Embedding,
@@ -180,11 +181,11 @@ def images_of(session: Session, *, project_id: int) -> list[Image]:
 
 
 def images_missing_embedding(session: Session, *, project_id: int, model_id: str) -> list[tuple[int, str]]:
-    cached = select(Embedding.image_id).where(Embedding.model_id == model_id)
+    cached = select(Embedding.id).where(Embedding.image_id == Image.id, Embedding.model_id == model_id)
     rows = session.execute(
         select(Image.id, Image.file_path)
         .where(Image.project_id == project_id, Image.status == "ok", Image.file_path.is_not(None),
-               Image.id.not_in(cached))
+               ~cached.exists())
         .order_by(Image.id)
     )
     return [(image_id, path) for image_id, path in rows if path is not None]
@@ -201,8 +202,7 @@ def add_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int],
          "created_at": now}
         for k, i in enumerate(image_ids)
     ]
-    if rows:
-        session.execute(insert(Embedding), rows)
+    bulk.insert_rows(session, Embedding, rows)
 
 
 def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -282,8 +282,7 @@ def add_prediction_run(
          "label_id": int(label_ids[top[k]]), "confidence": float(probs[k, top[k]]), "created_at": now}
         for k, image_id in enumerate(image_ids)
     ]
-    for start in range(0, len(rows), 5000):
-        session.execute(insert(Prediction), rows[start : start + 5000])
+    bulk.insert_rows(session, Prediction, rows)
     return run
 
 
