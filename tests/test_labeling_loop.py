@@ -150,7 +150,7 @@ def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path)
     fresh.close()
 
 
-def test_a_web_decision_is_one_call_of_at_most_eight_statements(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_web_decision_is_one_call_of_at_most_nine_statements(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Decide and hand out the view's next four items: one transaction, its statements counted."""
     _, truth, db, *_ = pets
     web = Service(Settings(db=db), background_refit=True)
@@ -169,5 +169,5 @@ def test_a_web_decision_is_one_call_of_at_most_eight_statements(pets, tmp_path: 
         items = list(decided.next)
         web.wait_for_refits(60)
     print(f"SQL statements per web decision (decide + next 4): {figures}")
-    assert max(figures) <= 8, counted
+    assert max(figures) <= 9, counted  # the 9th records the newly served item (served_items: audits, labels saved)
     web.close()

@@ -132,7 +132,7 @@ def _apply(session: Session, row: LabelRow | Problem, *, project_id: int, index:
         summary.problem(row.where, row.reason)
         return
     summary.rows += 1
-    if row.source == "model" and include == "human":
+    if row.source in ("model", "model-accepted") and include == "human":
         summary.skipped_model += 1
         return
     image_id = index.match(row)

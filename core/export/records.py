@@ -20,6 +20,7 @@ from core.store import regions, repo
 from core.store.schema import CurrentLabel, Image, Instance, Prediction, User
 
 INCLUDES = ("all", "human", "model")  # which label sources may supply the label
+ACCEPTED = "model-accepted"  # pseudo-labels taken by "accept the rest": a model label, kept at any confidence
 STATUSES = ("all", "labeled", "unlabeled")
 # What makes an image "labeled" for --status: its class label (classification formats), a class label
 # or a live region instance (coco), a person's class label or an instance (the yolo region formats).
@@ -36,7 +37,7 @@ class Record:
     width: int
     height: int
     label: str | None
-    source: str | None          # human | import | review | model | None (no label)
+    source: str | None          # human | import | review | model | model-accepted | None (no label)
     confidence: float | None    # the model's confidence for model labels
     annotator: str | None
     model_id: str | None
@@ -48,7 +49,8 @@ class Record:
 
 @dataclass(frozen=True)
 class RecordFilter:
-    """`include`: human labels (human/import/review), model pseudo-labels, or both (human first);
+    """`include`: human labels (human/import/review), model labels (pseudo-labels and the accepted
+    ones, source model-accepted), or both (human first);
     `min_confidence`: pseudo-labels below it are dropped; `status`: keep labeled, unlabeled or all;
     `labeled_by`: what counts as labeled for `status` (LABELED_BY)."""
 
@@ -112,8 +114,10 @@ def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select: 
         .where(Image.project_id == project_id, Image.status == "ok")
         .order_by(Image.id)
     )
-    human = CurrentLabel.image_id.is_not(None)
-    model = and_(Prediction.id.is_not(None), Prediction.confidence >= where.min_confidence)
+    accepted = func.coalesce(CurrentLabel.source, "") == ACCEPTED  # never NULL: not_() must see false
+    human = and_(CurrentLabel.image_id.is_not(None), ~accepted)
+    model = or_(accepted,
+                and_(Prediction.id.is_not(None), Prediction.confidence >= where.min_confidence))
     labeled = {"all": or_(human, model), "human": human, "model": model}[where.include]
     if where.labeled_by != "label":
         instance = exists().where(Instance.image_id == Image.id, Instance.deleted.is_(False))
@@ -130,6 +134,8 @@ def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # 
      model_label, confidence, model_time, policy) = row
     base = dict(image_id=image_id, path=path, file_path=file_path or "", sha256=sha or "",
                 width=width or 0, height=height or 0)
+    if human_source == ACCEPTED:
+        return _accepted(base, row, names, run, where)
     if human_label is not None and where.include in ("all", "human"):
         return Record(**base, label=names.get(human_label), source=human_source, confidence=None,
                       annotator=annotator, model_id=None, model_version=None, timestamp=human_time,
@@ -141,3 +147,15 @@ def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # 
                       timestamp=model_time)
     return Record(**base, label=None, source=None, confidence=None, annotator=None, model_id=None,
                   model_version=None, timestamp=None)
+
+
+def _accepted(base: dict[str, Any], row, names: dict[int, str], run, where: RecordFilter) -> Record:  # type: ignore[no-untyped-def]
+    """An accepted pseudo-label: a model label (include all/model), with who accepted it and when."""
+    label, _, when, annotator, predicted, confidence = row[6], row[7], row[8], row[9], row[10], row[11]
+    if where.include == "human":
+        return Record(**base, label=None, source=None, confidence=None, annotator=None, model_id=None,
+                      model_version=None, timestamp=None)
+    return Record(**base, label=names.get(label), source=ACCEPTED,
+                  confidence=float(confidence) if predicted == label and confidence is not None else None,
+                  annotator=annotator, model_id=run.model_id if run else None,
+                  model_version=run.model_version if run else None, timestamp=when)

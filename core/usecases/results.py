@@ -95,6 +95,7 @@ class Undone:
     image_id: int
     action: str
     label: str | None
+    images: int = 1      # more when the undone decision was a bulk "accept the rest" (all of it is undone)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from core.usecases.labeling.queue import ProjectState
 
 LABELING_ACTIONS = ("accept", "correct", "import", "review")
 DECISIONS = ("accept", "correct", "skip")
+ACCEPTED_SOURCE = "model-accepted"  # the source of labels taken by "accept the rest"
 
 
 def build_state(
@@ -38,7 +39,7 @@ def build_state(
         strategy_override=strategy, class_names=repo.class_names(session, project_id=project_id),
     )
     for image_id, current in repo.current_labels(session, project_id=project_id).items():
-        state.set_label(image_id, current.label_id)
+        state.set_label(image_id, current.label_id, accepted=current.source == ACCEPTED_SOURCE)
     for order, image_id in enumerate(_skipped(session, project_id=project_id)):
         if not state.is_labeled(image_id):
             state.skip(image_id, order)

@@ -15,9 +15,11 @@ from core.errors import Conflict, InvalidInput, NotFound
 from core.store import repo
 from core.store.schema import CurrentLabel, Image
 from core.usecases.context import Action, Context
-from core.usecases.labeling import annotate
+from core.usecases.labeling import accept, annotate, estimates
+from core.usecases.labeling.audits import record_served, served_rows
 from core.usecases.labeling.claims import Overlap, next_claimed
 from core.usecases.labeling.queue import ProjectState
+from core.usecases.labeling.results import Accepted, AcceptPreview, AccuracyEstimate
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.labeling.suspects import find_suspects
 from core.usecases.results import Decided, Decision, Guess, Item, Progress, Reason, Suspects, Undone
@@ -33,6 +35,7 @@ class Labeling:
     def __init__(self, context: Context, states: ProjectStates) -> None:
         self.context = context
         self.states = states
+        self._scored: dict[int, tuple[tuple[object, ...], estimates.Scored]] = {}
 
     @contextmanager
     def _action(self, project: str, annotator: str | None, *, permission: str = "label",
@@ -81,6 +84,9 @@ class Labeling:
     def undo(self, project: str, *, annotator: str | None = None) -> Undone:
         with self._action(project, annotator) as (act, state):
             user_id = act.annotator.id
+            batch = accept.latest_batch(act.session, project_id=act.project_id, user_id=user_id)
+            if batch is not None:
+                return self._undo_batch(act, state, batch)
             target, undo = annotate.undo_last(act.session, project_id=act.project_id, user_id=user_id)
             leases.reopen(act.session, project_id=act.project_id, image_id=target.image_id, user_id=user_id)
             current = repo.current_label(act.session, image_id=target.image_id)
@@ -91,6 +97,64 @@ class Labeling:
                 self.states.after_change(state)
             return Undone(event_id=undo.id, undid=target.id, image_id=target.image_id, action=target.action,
                           label=state.class_names.get(restored) if restored is not None else None)
+
+    def _undo_batch(self, act: Action, state: ProjectState, batch: int) -> Undone:
+        """Undo a whole "accept the rest": every image it labeled goes back to the pool."""
+        last, removed = accept.undo_batch(act.session, project_id=act.project_id, user_id=act.annotator.id,
+                                          batch_id=batch)
+        with state.lock:
+            for image_id in removed:
+                state.set_label(image_id, None)
+            self.states.after_change(state)
+        return Undone(event_id=last.id, undid=last.undoes_event_id or 0, image_id=last.image_id, action="accept",
+                      label=None, images=len(removed))
+
+    def estimate(self, project: str, *, annotator: str | None = None) -> AccuracyEstimate:
+        """The honest accuracy of the remaining pseudo-labels, from the blind random audits."""
+        with self._action(project, annotator, permission="view", write=False) as (act, state):
+            served = served_rows(act.session, project_id=act.project_id)
+        return estimates.summary(state, served, self._score(state, served))
+
+    def accept_rest_preview(self, project: str, *, min_confidence: float | None = None,
+                            target_accuracy: float | None = None, annotator: str | None = None) -> AcceptPreview:
+        """What accept_rest would accept (how many images) and their estimated accuracy."""
+        with self._action(project, annotator, permission="manage_projects", write=False) as (act, state):
+            served = served_rows(act.session, project_id=act.project_id)
+        return accept.preview(self._score(state, served), min_confidence=min_confidence,
+                              target_accuracy=target_accuracy)
+
+    def accept_rest(self, project: str, *, min_confidence: float | None = None, target_accuracy: float | None = None,
+                    annotator: str | None = None) -> Accepted:
+        """Accept the remaining pseudo-labels (above the threshold the preview names) as one bulk
+        action: one event per image, source model-accepted; one undo reverses it. Admins only."""
+        plan = self.accept_rest_preview(project, min_confidence=min_confidence, target_accuracy=target_accuracy,
+                                        annotator=annotator)
+        with self._action(project, annotator, permission="manage_projects") as (act, state):
+            done, pairs = accept.accept(act.session, state, plan, project_id=act.project_id,
+                                        user_id=act.annotator.id)
+            with state.lock:
+                for image_id, label_id in pairs:
+                    state.set_label(image_id, label_id, accepted=True)
+                state.rerank()
+            return done
+
+    def set_audit_share(self, project: str, share: float, *, annotator: str | None = None) -> float:
+        """The share (0..1) of served items that are blind random audits; 0 turns audits off."""
+        value = accept.check_fraction(share, field="audit_share")
+        with self.context.action(project, annotator=annotator, permission="manage_projects") as act:
+            row = act.require_project()
+            row.settings = {**(row.settings or {}), "audit_share": value}
+        self.states.forget(act.project_id)
+        return float(value or 0.0)
+
+    def _score(self, state: ProjectState, served: estimates.ServedRows) -> estimates.Scored:
+        key = (state.labels_version, state.classifier.version if state.classifier else None,
+               served.human.tobytes(), len(state.skipped))
+        cached = self._scored.get(state.project_id)
+        if cached is None or cached[0] != key:
+            cached = (key, estimates.score(state, served))
+            self._scored[state.project_id] = cached
+        return cached[1]
 
     def item(self, project: str, image_id: int, *, k: int = 5, annotator: str | None = None) -> Item:
         """One image as the labeling queue shows it: file, top-k of the live classifier, label now."""
@@ -125,6 +189,7 @@ class Labeling:
     def _next(self, act: Action, state: ProjectState, *, n: int, k: int) -> list[Item]:
         chosen, files = next_claimed(act.session, state, project_id=act.project_id, user_id=act.annotator.id,
                                      overlap=Overlap.of(act.project), n=n)  # type: ignore[arg-type]
+        record_served(act.session, state, chosen, project_id=act.project_id, user_id=act.annotator.id)
         with state.lock:
             return [Item(image_id=r.image_id, path=files[r.image_id][0], file_path=files[r.image_id][1],
                          sha256=files[r.image_id][2], top=_guesses(state, r.image_id, k),
@@ -175,7 +240,7 @@ class Labeling:
 
 def progress_of(state: ProjectState) -> Progress:
     with state.lock:
-        return Progress(labeled=int((state.labels >= 0).sum()) + len(state.labeled_unembedded),
+        return Progress(labeled=int((state.labels != -1).sum()) + len(state.labeled_unembedded),
                         images=len(state.image_ids) + len(state.unembedded), embedded=len(state.image_ids),
                         skipped=len(state.skipped), strategy=state.strategy,
                         model_version=state.classifier.version if state.classifier else None)

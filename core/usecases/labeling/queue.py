@@ -14,10 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import NotFound
-from core.labeling.adapt import Classifier, fit_classifier
+from core.labeling.adapt import Classifier
+from core.labeling.context import LabeledContext, labeled_context
+from core.labeling.estimate import DEFAULT_SHARE, audit_slots, draw_audits
+from core.labeling.semi import fit_semi
 from core.labeling.strategies import (
     COLD_START_SAMPLE,
-    default_strategy,
+    DEFAULT_STRATEGY,
+    auto_phase,
     entropy_scores,
     least_confidence_scores,
     margin_scores,
@@ -27,12 +31,21 @@ from core.labeling.strategies import (
 QUEUE_DEPTH = 64
 ZERO_SHOT_CACHE_BYTES = 256 * 2**20
 SKIPPED = "skipped earlier"
+ACCEPTED = -2  # labels[] of an image whose pseudo-label was accepted ("accept the rest"): out of the
+               # pool, and not a human label the classifier learns from
 CANDIDATES_PER_SLOT = 32     # the strategy sees the top (this x depth) of the pool by its own score
 MIN_CANDIDATES = 4096
 PREFILTER_SCORES = {
     "least_confidence": least_confidence_scores, "margin": margin_scores, "entropy": entropy_scores,
-    "margin_diverse": margin_scores, "entropy_diverse": entropy_scores,
+    "margin_diverse": margin_scores, "entropy_diverse": entropy_scores, "error_seeking": margin_scores,
 }
+UNIFORM_CANDIDATES = ("cold_start", "typical_first")  # strategies that sample the pool themselves
+
+
+def audit_share(project: object) -> float:
+    """The project's share of served items that are blind random audits (settings.audit_share)."""
+    settings = getattr(project, "settings", None) or {}
+    return float(settings.get("audit_share", DEFAULT_SHARE))
 
 
 @dataclass(frozen=True)
@@ -40,6 +53,7 @@ class Ranked:
     image_id: int
     score: float
     strategy: str
+    audit: bool = False  # drawn uniformly from the unlabeled pool; served exactly like the others
 
 
 @dataclass
@@ -56,10 +70,12 @@ class ProjectState:
     labeled_unembedded: set[int]
     skipped: dict[int, int]            # image_id -> order of the skip
     strategy_override: str | None = None
+    audit_share: float = DEFAULT_SHARE
     class_names: dict[int, str] = field(default_factory=dict)   # every class, archived ones too
     head_key: str | None = None
     classifier: Classifier | None = None
     probs: np.ndarray | None = None
+    context: LabeledContext | None = None  # what the labeled set tells the strategy (core/labeling/context.py)
     queue: list[Ranked] = field(default_factory=list)
     update_seconds: float = 0.0
     depth: int = QUEUE_DEPTH
@@ -77,21 +93,23 @@ class ProjectState:
     def refit(self) -> None:
         """Refit the classifier on every labeled item, rescore all, rebuild the queue (in one go)."""
         start = time.perf_counter()
-        self.install(*self.fit(self.labels.copy()), labels_version=self.labels_version)
+        classifier, probs, context = self.fit(self.labels.copy())
+        self.install(classifier, probs, labels_version=self.labels_version, context=context)
         self.update_seconds = time.perf_counter() - start
 
-    def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None]:
-        """The heavy part, safe to run without the lock on a copy of the labels."""
+    def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None, LabeledContext | None]:
+        """The heavy part, safe to run without the lock on a copy of the labels: the semi-supervised
+        classifier (core/labeling/semi.py), every image's probabilities, and the strategies' context."""
         if not self.embeddings.shape[0]:
-            return None, None
-        labeled = np.flatnonzero(labels >= 0)
-        classifier = fit_classifier(
-            self.embeddings[labeled], labels[labeled], num_classes=len(self.label_ids), text_head=self.head,
-            logit_scale=self.logit_scale, rng=np.random.default_rng([self.project_id, labeled.size]),
-            center=self.center,
-        )
-        cached = self._zero_shot_logits(classifier)
-        return classifier, classifier.predict_proba(self.embeddings, zero_shot_logits=cached)
+            return None, None, None
+        rng = np.random.default_rng([self.project_id, int((labels >= 0).sum())])
+        human = np.where(labels >= 0, labels, -1)
+        classifier = fit_semi(self.embeddings, human, num_classes=len(self.label_ids), text_head=self.head,
+                              logit_scale=self.logit_scale, rng=rng, center=self.center)
+        probs = classifier.predict_proba(self.embeddings, zero_shot_logits=self._zero_shot_logits(classifier))
+        context = labeled_context(self.embeddings, human, probs, head=self.head, logit_scale=self.logit_scale,
+                                  center=self.center, rng=rng)
+        return classifier, probs, context
 
     def _zero_shot_logits(self, classifier: Classifier) -> np.ndarray | None:
         """The zero-shot part of every rescore never changes: computed once per state when it fits
@@ -102,9 +120,10 @@ class ProjectState:
             self.zs_logits = classifier.zero_shot_logits(self.embeddings)
         return self.zs_logits
 
-    def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int) -> bool:
+    def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int,
+                context: LabeledContext | None = None) -> bool:
         """Swap in a fitted classifier and re-rank; True when it was fitted on the current labels."""
-        self.classifier, self.probs = classifier, probs
+        self.classifier, self.probs, self.context = classifier, probs, context
         self.rerank()
         return labels_version == self.labels_version
 
@@ -118,26 +137,49 @@ class ProjectState:
 
     @property
     def strategy(self) -> str:
-        if self.strategy_override:
-            return self.strategy_override
-        return default_strategy(num_labeled=int((self.labels >= 0).sum()), num_classes=len(self.label_ids),
-                                has_text_head=self.head is not None)
+        return self.strategy_override or DEFAULT_STRATEGY
 
     def _rank(self, rng: np.random.Generator) -> None:
-        pool = np.flatnonzero(self.labels < 0)
+        pool = self.pool_rows()
         pool = pool[[int(self.image_ids[p]) not in self.skipped for p in pool]] if self.skipped else pool
         ranked: list[Ranked] = []
         if pool.size and self.probs is not None:
             strategy = self.strategy
+            strategy = auto_phase(self.context) if strategy == "auto" else strategy  # the reason shown
             pool = self._candidates(pool, self.probs, strategy, rng)
             chosen = select(strategy, self.probs[pool], self.embeddings[pool], n=min(self.depth, pool.size),
-                            rng=rng)
+                            rng=rng, context=self.context)
             ranked = [Ranked(int(self.image_ids[pool[i]]), float(s), strategy)
                       for i, s in zip(chosen.indices, chosen.scores, strict=True)]
+            ranked = self._with_audits(ranked)
         ranked += [Ranked(i, 0.0, "not embedded yet") for i in self.unembedded
                    if i not in self.labeled_unembedded and i not in self.skipped]
         ranked += [Ranked(i, 0.0, SKIPPED) for i, _ in sorted(self.skipped.items(), key=lambda kv: kv[1])]
         self.queue = ranked
+
+    def _with_audits(self, ranked: list[Ranked]) -> list[Ranked]:
+        """Put blind audits into a share of the ranked slots: each goes in before the slot's item with
+        its reason and score (nothing tells it apart) and is drawn uniformly from the whole unlabeled
+        pool, skipped images included. Own rng, so the strategy's choices do not depend on the share."""
+        slots = np.flatnonzero(audit_slots(len(ranked), share=self.audit_share, rng=self._audit_rng()))
+        if not slots.size:
+            return ranked
+        drawn = self.image_ids[draw_audits(self.pool_rows(), slots.size, rng=self._audit_rng(1))]
+        audits = {int(s): Ranked(int(i), ranked[s].score, ranked[s].strategy, audit=True)
+                  for s, i in zip(slots, drawn, strict=False)}
+        taken = {a.image_id for a in audits.values()}
+        out: list[Ranked] = []
+        for k, r in enumerate(ranked):
+            out += [audits[k]] if k in audits else []
+            out += [r] if r.image_id not in taken else []
+        return out
+
+    def _audit_rng(self, stream: int = 0) -> np.random.Generator:
+        return np.random.default_rng([self.project_id, int((self.labels >= 0).sum()), 13, stream])
+
+    def pool_rows(self) -> np.ndarray:
+        """Rows of the unlabeled pool the estimate is about: embedded, no label, not accepted."""
+        return np.flatnonzero(self.labels == -1)
 
     def _candidates(self, pool: np.ndarray, probs: np.ndarray, strategy: str,
                     rng: np.random.Generator) -> np.ndarray:
@@ -146,7 +188,7 @@ class ProjectState:
         (they would pick from there anyway; the diverse ones look at 5 x depth); random and cold start
         get a uniform sample (cold start samples the same way inside)."""
         limit = max(MIN_CANDIDATES, CANDIDATES_PER_SLOT * self.depth)
-        if strategy == "cold_start":
+        if strategy in UNIFORM_CANDIDATES:
             limit = max(limit, COLD_START_SAMPLE)
         if pool.size <= limit:
             return pool
@@ -158,16 +200,18 @@ class ProjectState:
 
     # -- changes -----------------------------------------------------------------------------
 
-    def set_label(self, image_id: int, label_id: int | None) -> None:
+    def set_label(self, image_id: int, label_id: int | None, *, accepted: bool = False) -> None:
+        """`accepted`: the model's label taken by "accept the rest" (leaves the pool, not learned from)."""
         self.labels_version += 1
         index = self.label_ids.index(label_id) if label_id in self.label_ids else -1
+        index = ACCEPTED if accepted and index >= 0 else index
         if image_id in self.position:
             self.labels[self.position[image_id]] = index
-        elif index >= 0:
+        elif index != -1:
             self.labeled_unembedded.add(image_id)
         else:
             self.labeled_unembedded.discard(image_id)
-        if index >= 0:
+        if index != -1:
             self.skipped.pop(image_id, None)
 
     def skip(self, image_id: int, order: int) -> None:
@@ -180,7 +224,7 @@ class ProjectState:
 
     def is_labeled(self, image_id: int) -> bool:
         if image_id in self.position:
-            return bool(self.labels[self.position[image_id]] >= 0)
+            return bool(self.labels[self.position[image_id]] != -1)
         return image_id in self.labeled_unembedded
 
     def live_class_id(self, label: str) -> int:
@@ -211,4 +255,4 @@ class ProjectState:
 
     def _open(self, exclude: AbstractSet[int]) -> list[Ranked]:
         return [r for r in self.queue if r.image_id not in exclude and not self.is_labeled(r.image_id)
-                and (r.image_id not in self.skipped or r.strategy == SKIPPED)]
+                and (r.image_id not in self.skipped or r.strategy == SKIPPED or r.audit)]

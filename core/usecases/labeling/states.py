@@ -15,7 +15,7 @@ from core.store.schema import LabelClass, Project
 from core.usecases import scoring
 from core.usecases.context import Context
 from core.usecases.labeling.annotate import build_state
-from core.usecases.labeling.queue import ProjectState
+from core.usecases.labeling.queue import ProjectState, audit_share
 from core.usecases.labeling.refit import Refitter
 from core.usecases.models import ModelProvider
 
@@ -85,4 +85,8 @@ class ProjectStates:
         state = build_state(session, project_id=project.id, model_id=model_id, head_for=head_for,
                             strategy=(project.settings or {}).get("strategy"))
         state.head_key = keys[0] if keys else None
+        share = audit_share(project)
+        if share != state.audit_share:  # built with the default share: rank again with the project's
+            state.audit_share = share
+            state.rerank()
         return state
