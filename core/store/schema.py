@@ -87,6 +87,7 @@ class Image(Base):
             sqlite_where=text("status = 'ok'"),
             postgresql_where=text("status = 'ok'"),
         ),
+        Index("ix_images_project_status_id", "project_id", "status", "id"),  # counts, pages, what to embed
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -103,7 +104,10 @@ class Image(Base):
 
 class Embedding(Base):
     __tablename__ = "embeddings"
-    __table_args__ = (UniqueConstraint("image_id", "model_id", name="uq_embeddings_image_model"),)
+    __table_args__ = (
+        UniqueConstraint("image_id", "model_id", name="uq_embeddings_image_model"),
+        Index("ix_embeddings_model_image", "model_id", "image_id"),  # a model's vectors in image order
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
     model_id: Mapped[str] = mapped_column(String(300), index=True)
@@ -212,6 +216,7 @@ class CurrentLabel(Base):
     """The label each image has now: derived from `events`, kept in the same transaction."""
 
     __tablename__ = "current_labels"
+    __table_args__ = (Index("ix_current_labels_project_source", "project_id", "source", "label_id"),)
     image_id: Mapped[int] = mapped_column(
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
@@ -230,6 +235,7 @@ class Lease(Base):
     inserts on this key, so two annotators can never hold the same slot."""
 
     __tablename__ = "leases"
+    __table_args__ = (Index("ix_leases_project_done", "project_id", "done", "expires_at"),)  # live leases
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), primary_key=True)
     slot: Mapped[int] = mapped_column(Integer, primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
