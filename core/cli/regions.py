@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from core.cli.common import Command, Subparsers, add_commands, add_db_project, add_sam_args, open_service, print_json
+from core.cli.projects import add_engine_args, engine_settings
 from core.config import Settings
 from core.errors import InvalidInput
 
@@ -157,10 +158,20 @@ def _sam_embed_args(p: argparse.ArgumentParser) -> None:
     add_db_project(p)
     add_sam_args(p)
     p.add_argument("--image", type=int, action="append", help="image id (repeatable; default: every image)")
+    add_engine_args(p)
 
 
 def cmd_sam_embed(args: argparse.Namespace, settings: Settings) -> int:
-    print_json(open_service(args, settings).regions.embed_all(args.project, image_ids=args.image, progress=True))
+    settings = engine_settings(args, settings)
+    service = open_service(args, settings)
+    if (args.engine or settings.default_engine) == "ray":
+        from core.usecases.distributed.sam_job import sam_embed_ray  # lazy: the store and the SAM adapter
+
+        regions = service.regions
+        print_json(sam_embed_ray(service.context, regions.cache, regions.runtime.spec, project=args.project,
+                                 image_ids=args.image, options=service.embedding.ray_options()))
+        return 0
+    print_json(service.regions.embed_all(args.project, image_ids=args.image, progress=True))
     return 0
 
 
