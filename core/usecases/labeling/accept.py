@@ -38,7 +38,7 @@ def preview(scored: Scored, *, min_confidence: float | None, target_accuracy: fl
         if chosen is None:
             best = est.estimate(scored.correct, skipped=scored.skipped_confidence.size)
             raise InvalidInput(
-                f"target_accuracy: no confidence threshold reaches {target:.1%} at the low end of its 95% interval "
+                f"target_accuracy: no confidence threshold reaches {target:.2%} at the low end of its 95% interval "
                 f"with {best.answered} answered audits (all remaining: {best.low:.1%} to {best.high:.1%}); "
                 "label more (the queue serves audits as you go) or lower the target")
         threshold = max(floor, chosen[0])
