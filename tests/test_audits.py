@@ -167,3 +167,22 @@ def test_accept_rest_refuses_a_target_it_cannot_show_and_needs_an_admin(pets) ->
     service.team.add_user("anna", role="annotator", password="correct horse", annotator="boss")
     with pytest.raises(PermissionDenied, match="manage projects"):
         service.labeling.accept_rest("pets", annotator="anna")
+
+
+def test_cli_estimate_accept_rest_and_audit_share(pets, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from core.cli import main
+
+    service, truth = pets
+    db = ["--db", service.settings.db, "--project", "pets"]
+    assert main(["audit-share", *db, "0.5"]) == 0
+    _label(Service(Settings(db=service.settings.db)), truth, 20)
+    capsys.readouterr()
+    assert main(["estimate", *db]) == 0
+    assert "pseudo-labels right (95% interval" in capsys.readouterr().out
+    assert main(["estimate", *db, "--json"]) == 0
+    assert '"answered"' in capsys.readouterr().out
+    assert main(["accept-rest", *db, "--min-confidence", "0.95", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("accept ") and "estimated accuracy" in out and '"batch_id"' in out
+    assert main(["accept-rest", *db, "--target-accuracy", "0.9999", "--yes"]) == 2
+    assert "no confidence threshold reaches 99.99%" in capsys.readouterr().err
