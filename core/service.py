@@ -60,7 +60,7 @@ class Service:
                                thumbnails=self.workspace.thumbs, jobs=self.workspace.jobs,
                                model_id_of=self.states.model_id)
         self.training = Training(self.context, self.models, self.states, self.workspace,
-                                 estimate=getattr(self.labeling, "estimate", None))
+                                 estimate=self.labeling.estimate)
 
     def prepare_demo(self, project: str | None = None) -> DemoResult:
         """Create the demo project (once) and start its import + embedding + prediction job."""

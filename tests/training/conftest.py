@@ -8,10 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from core.cli import main
-from core.config import Settings
-from core.service import Service
-
 CLASSES = "airplane,automobile,bird,cat,deer,dog,frog,horse,ship,truck"
 TINY = ["--model", "clipmark-tiny", "--pretrained", "none"]
 
@@ -27,6 +23,8 @@ def copy_cifar(cifar_dir: Path, target: Path, *, start: int, count: int, classes
 
 @pytest.fixture(scope="module")
 def project_db(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
+    from core.cli import main
+
     root = tmp_path_factory.mktemp("training")
     db = str(root / "p.sqlite")
     labeled = copy_cifar(cifar_dir, root / "labeled", start=0, count=6)
@@ -41,6 +39,9 @@ def project_db(cifar_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str
 
 @pytest.fixture()
 def service(project_db: str):
+    from core.config import Settings
+    from core.service import Service
+
     service = Service(Settings(db=project_db, model="clipmark-tiny", pretrained=None))
     yield service
     service.close()

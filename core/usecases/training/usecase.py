@@ -18,6 +18,7 @@ from core.usecases.context import Context
 from core.usecases.jobs.results import JobStatus
 from core.usecases.jobs.runner import Progress
 from core.usecases.jobs.workspace import Workspace
+from core.usecases.labeling.results import AccuracyEstimate
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.models import ModelProvider
 from core.usecases.scoring import PredictSummary
@@ -28,8 +29,8 @@ from core.usecases.training.evaluate import evaluate
 from core.usecases.training.kinds import Built, StudentOptions, build_head, build_student
 from core.usecases.training.results import KINDS, ClassifyReport, TrainReport
 
-Estimate = Callable[[str], object]
-NO_ESTIMATE = "no audit estimate yet"
+Estimate = Callable[[str], AccuracyEstimate]
+NO_ESTIMATE = "no audit estimate yet (no blind audit answered)"
 
 
 class Training:
@@ -83,7 +84,12 @@ class Training:
         if self.estimate is None:
             return NO_ESTIMATE
         found = self.estimate(project)
-        return NO_ESTIMATE if found is None else str(found)
+        interval = found.accuracy
+        if interval.value is None:
+            return NO_ESTIMATE
+        return (f"{100 * interval.value:.1f}% (95% interval {100 * interval.low:.1f}% to {100 * interval.high:.1f}%) "
+                f"from {interval.answered} answered blind audits of the pseudo-labels on {found.pool} unlabeled "
+                f"images ({found.model_version or 'current classifier'})")
 
     def start_train(self, project: str, *, kind: str = "head", student: StudentOptions | None = None,
                     holdout: float = 0.2, annotator: str | None = None) -> JobStatus:

@@ -1,0 +1,130 @@
+"""The head model: one ONNX graph gives the in-process classifier's probabilities; `classify` and
+`set-classifier` agree with the stored predictions; the card shows the report's numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from sqlalchemy import select
+
+from core.cli import main
+from core.models.onnx_runtime import OnnxClassifier, preprocess
+from core.store import repo
+from core.store.schema import Prediction
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def head_folder(project_db: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("head") / "model"
+    assert main(["train", "--db", project_db, "--project", "c", "--out", str(out), "--holdout", "0"]) == 0
+    return out
+
+
+def _files(service) -> tuple[list[int], list[str]]:
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="c")
+        images = repo.images_of(session, project_id=project.id)
+        return [i.id for i in images], [i.file_path for i in images]
+
+
+def _predictions(session, run_id: int) -> list[Prediction]:
+    return list(session.scalars(select(Prediction).where(Prediction.run_id == run_id)))
+
+
+def test_onnx_head_equals_the_in_process_classifier(service, head_folder: Path) -> None:
+    import torch
+
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="c")
+        state = service.states.get(session, project)
+    assert state.classifier is not None and state.classifier.weights is not None  # adapted: Delta, offset, gate
+    clip = service.models.load(service.models.spec())
+    _, paths = _files(service)
+    pictures = [Image.open(p).convert("RGB") for p in paths]
+    embeddings = clip.encode_images(torch.stack([clip.preprocess(p) for p in pictures]))
+    expected = state.classifier.predict_proba(embeddings)
+    runner = OnnxClassifier.load(head_folder)
+    pixels = np.stack([preprocess(p, runner.config["preprocess"]) for p in pictures])
+    got = runner.run(pixels)
+    assert got.shape == (100, 10)
+    np.testing.assert_allclose(got, expected, atol=1e-4, rtol=0)
+    assert runner.run(pixels[:3]).shape == (3, 10)  # the batch axis is dynamic
+
+
+def test_classify_agrees_with_the_stored_predictions(service, head_folder: Path, tmp_path: Path) -> None:
+    ids, paths = _files(service)
+    out = tmp_path / "predictions.csv"
+    assert main(["classify", "--model", str(head_folder), *paths, "--out", str(out), "--top-k", "3"]) == 0
+    rows = {row["path"]: row for row in csv.DictReader(out.open())}
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="c")
+        run = repo.latest_run(session, project_id=project.id)
+        names = repo.class_names(session, project_id=project.id)
+        stored = {p.image_id: names[p.label_id] for p in _predictions(session, run.id)}
+    assert run.model_version.startswith("adapted")
+    assert len(stored) == 100
+    assert len(rows) == 100
+    for image_id, path in zip(ids, paths, strict=True):
+        assert rows[path]["label"] == stored[image_id], path
+        assert rows[path]["top1"] == rows[path]["label"]
+
+
+def test_set_classifier_stores_the_exported_models_predictions(service, head_folder: Path, tmp_path: Path) -> None:
+    summary = service.training.set_classifier("c", head_folder)
+    assert summary.images == 100 and summary.model_version == f"exported:{head_folder.name}"
+    report = service.training.classify(head_folder, [Path(p) for p in _files(service)[1]], progress=False)
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="c")
+        run = repo.latest_run(session, project_id=project.id)
+        names = repo.class_names(session, project_id=project.id)
+        by_path = {i.id: i.file_path for i in repo.images_of(session, project_id=project.id)}
+        stored = {by_path[p.image_id]: names[p.label_id] for p in _predictions(session, run.id)}
+        assert project.settings["classifier_dir"] == str(head_folder.resolve())
+    assert {p.path: p.label for p in report.predictions} == stored
+    assert service.training.predict_exported("c").images == 100
+
+
+def test_the_card_and_the_report_show_the_same_numbers(service, tmp_path: Path) -> None:
+    report = service.training.train("c", out=tmp_path / "held", holdout=0.3, seed=1)
+    evaluation = report.evaluation
+    assert evaluation.images == 20 and report.trained_on == 40  # 6 per class: 2 held out, 4 trained on
+    assert sum(sum(row) for row in evaluation.confusion) == 20
+    assert np.trace(np.array(evaluation.confusion)) == round(evaluation.accuracy * 20)
+    readme = (tmp_path / "held" / "README.md").read_text()
+    assert f"Held-out accuracy: {100 * evaluation.accuracy:.1f}% on 20 human labels" in readme
+    low, high = evaluation.interval
+    assert f"95% interval {100 * low:.1f}% to {100 * high:.1f}%" in readme
+    for score in evaluation.per_class:
+        assert f"| {score.name} | {score.support} | {score.correct} |" in readme
+    assert "label sources: import: 60" in readme
+    assert "no audit estimate yet" in readme and report.audit_estimate in readme
+    assert (tmp_path / "held" / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    config = json.loads((tmp_path / "held" / "config.json").read_text())
+    assert config["class_names"][:2] == ["airplane", "automobile"] and config["opset"] == 17
+    assert config["held_out_accuracy"] == evaluation.accuracy and "onnxruntime" in config["versions"]
+    with zipfile.ZipFile(report.zip_path) as archive:
+        assert {"held/model.onnx", "held/head.safetensors", "held/config.json", "held/README.md",
+                "held/confusion_matrix.png"} <= set(archive.namelist())
+
+
+def test_classify_imports_no_torch(head_folder: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    image = next(cifar_dir.rglob("*.jpg"))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"not an image")
+    code = ("import sys; from core.cli import main; "
+            f"rc = main(['classify', '--model', {str(head_folder)!r}, {str(image)!r}, {str(bad)!r}]); "
+            "assert rc == 0; assert 'torch' not in sys.modules and 'open_clip' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "skipped" in done.stderr and "broken.jpg" in done.stderr
+    assert json.loads(done.stdout)["predictions"][0]["path"] == str(image)
