@@ -93,8 +93,8 @@ def test_delete_asks_first_with_the_count(labeled_service: Service) -> None:
 def test_dashboard_and_export_views(labeled_service: Service) -> None:
     service = labeled_service
     service.labeling.decide("p", image_id=service.labeling.next_items("p", n=1)[0].image_id, action="accept")
-    head, per_class, sources, curve, people, timeline = dashboard.ui_dashboard(service, "p")
-    assert "1 of 12 images labeled" in head
+    head, per_class, sources, curve, people, timeline, history, saved = dashboard.ui_dashboard(service, "p")
+    assert "1 of 12 images labeled" in head and "remaining pseudo-labels" in head
     assert len(per_class) == 3 * len(dashboard.SOURCES) and per_class["images"].sum() == 12
     assert people.loc[0, "decisions"] == 1 and timeline["decisions"].sum() == 1
     path, report = export.export(service, "p", "imagefolder", "all", "all", 0.0, "", progress=lambda *a, **k: None)
