@@ -30,7 +30,7 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from core.usecases.training.kinds import StudentOptions
+    from core.usecases.training.results import StudentOptions
 
     student = StudentOptions(name=args.student, epochs=args.epochs, image_size=args.image_size,
                              batch_size=args.batch_size, num_workers=args.workers,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import InvalidInput, ModelLoadError
-from core.usecases.training.kinds import StudentOptions
+from core.usecases.training.results import StudentOptions
 from tests.training.conftest import TINY, copy_cifar
 
 SMALL = StudentOptions(name="mobilenetv3_small_100", epochs=1, image_size=32, batch_size=32, num_workers=0,

@@ -13,6 +13,7 @@ import numpy as np
 
 from core.errors import InvalidInput
 from core.usecases.training.data import Snapshot, fit_on, head_arrays
+from core.usecases.training.results import StudentOptions
 
 CONFIDENT = 0.5          # pseudo-labels at or above this top probability become soft targets
 Stop = Callable[[int, int, float, float], bool]
@@ -30,17 +31,6 @@ class Built:
     steps: int = 0
     resumed_from: int | None = None
     weights: str = "CLIP image encoder of the project"
-
-
-@dataclass(frozen=True)
-class StudentOptions:
-    name: str = "mobilenetv3_small_100"
-    epochs: int = 5
-    image_size: int = 224
-    batch_size: int = 64
-    num_workers: int = 2
-    pretrained: bool = True
-    resume: bool = False
 
 
 def build_head(data: Snapshot, train: np.ndarray, held: np.ndarray, *, clip: Any, folder: Path) -> Built:

@@ -8,6 +8,20 @@ KINDS = ("head", "student")
 
 
 @dataclass(frozen=True)
+class StudentOptions:
+    """How to train a student: the timm name, epochs, input size, batch, decoding workers, whether to
+    start from ImageNet weights (when reachable), and whether to resume an interrupted run."""
+
+    name: str = "mobilenetv3_small_100"
+    epochs: int = 5
+    image_size: int = 224
+    batch_size: int = 64
+    num_workers: int = 2
+    pretrained: bool = True
+    resume: bool = False
+
+
+@dataclass(frozen=True)
 class ClassScore:
     name: str
     support: int          # held-out human labels of this class

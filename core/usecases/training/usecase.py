@@ -26,8 +26,8 @@ from core.usecases.training import card
 from core.usecases.training.classify import classify_files, exported_probs
 from core.usecases.training.data import Snapshot, check_labels, snapshot, split
 from core.usecases.training.evaluate import evaluate
-from core.usecases.training.kinds import Built, StudentOptions, build_head, build_student
-from core.usecases.training.results import KINDS, ClassifyReport, TrainReport
+from core.usecases.training.kinds import Built, build_head, build_student
+from core.usecases.training.results import KINDS, ClassifyReport, StudentOptions, TrainReport
 
 Estimate = Callable[[str], AccuracyEstimate]
 NO_ESTIMATE = "no audit estimate yet (no blind audit answered)"
@@ -93,13 +93,14 @@ class Training:
 
     def start_train(self, project: str, *, kind: str = "head", student: StudentOptions | None = None,
                     holdout: float = 0.2, annotator: str | None = None) -> JobStatus:
-        """Train in the background (the web app): into the media folder's models/, zipped for download."""
+        """Train in the background (the web app): into <media>/exports/models (a folder the web app
+        serves files from), zipped for download."""
         with self.context.action(project, annotator=annotator, permission="export", write=False):
             pass
         if kind not in KINDS:
             raise InvalidInput(f"kind: {kind!r} is not a model kind; choose one of {', '.join(KINDS)}")
         name = f"{project}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}".replace("/", "_").replace(" ", "_")
-        out = self.workspace.media_dir / "models" / name
+        out = self.workspace.media_dir / "exports" / "models" / name
 
         def work(progress: Progress) -> dict[str, object]:
             progress.stage("train")
