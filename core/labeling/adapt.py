@@ -33,6 +33,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from core.errors import InvalidInput
+from core.labeling.classmeans import ClassMeans
 
 # Penalty grids (on the summed loss). With a text head the prior is informative and held-out folds
 # of a few hundred labels are noisy, so the probe gets less freedom than in a cold start.
@@ -62,6 +63,8 @@ class Classifier:
     cv_zero_shot_accuracy: float | None
     gate: float = np.inf
     classes: np.ndarray | None = None  # the A classes the probe moves (labeled ones + their top guesses)
+    means: ClassMeans | None = None  # semi-supervised class means (core/labeling/semi.py), used instead of Delta
+    means_weight: float = 0.0
 
     def zero_shot_logits(self, embeddings: np.ndarray) -> np.ndarray:
         """`logit_scale * E @ T.T` (zeros in cold start): cache it per collection, it never changes."""
@@ -84,6 +87,8 @@ class Classifier:
                                f"got {zero_shot_logits.shape}")
         else:
             out = np.array(zero_shot_logits, dtype=np.float32)
+        if self.means is not None:
+            return self._plus_means(emb, out)
         if self.weights is None or self.offset is None or self.classes is None:
             return out
         passed = None if not np.isfinite(self.gate) else top_gap(out) <= self.gate
@@ -101,6 +106,13 @@ class Classifier:
             out[:, self.classes] += delta
         return out
 
+    def _plus_means(self, emb: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """Zero-shot (or uniform) plus `means_weight` x the class means' log-probabilities, gated."""
+        assert self.means is not None
+        rows = np.arange(emb.shape[0]) if not np.isfinite(self.gate) else np.flatnonzero(top_gap(out) <= self.gate)
+        out[rows] += np.float32(self.means_weight) * self.means.log_probs(emb[rows])
+        return out
+
     def predict_proba(self, embeddings: np.ndarray, *, zero_shot_logits: np.ndarray | None = None) -> np.ndarray:
         """Softmax of `logits`; exactly `softmax(logit_scale * E @ T.T)` when not adapted."""
         return _softmax_inplace(self.logits(embeddings, zero_shot_logits=zero_shot_logits))
@@ -114,6 +126,7 @@ class Classifier:
             "cv_accuracy": self.cv_accuracy,
             "cv_zero_shot_accuracy": self.cv_zero_shot_accuracy,
             "gate": None if not np.isfinite(self.gate) else self.gate,
+            "method": "class-means" if self.means is not None else "probe" if self.weights is not None else "none",
         }
 
 
@@ -165,10 +178,14 @@ def fit_classifier(
     logit_scale: float = 100.0,
     rng: np.random.Generator,
     center: np.ndarray | None = None,
+    expected_accuracy: float | None = None,
 ) -> Classifier:
     """Fit on the labeled items. With no labels: zero-shot ("zero-shot") or uniform ("cold").
 
-    `center`: mean embedding of the whole collection (defaults to the labeled items' mean)."""
+    `center`: mean embedding of the whole collection (defaults to the labeled items' mean).
+    `expected_accuracy`: zero-shot's expected accuracy on the collection (e.g. its mean confidence on
+    the unlabeled pool): the held-out folds then weigh labels where zero-shot was right and wrong to
+    that mix, undoing the selection bias of a label set rich in errors (see `_fold_weights`)."""
     emb = np.asarray(embeddings, dtype=np.float32)
     y = np.asarray(labels).astype(np.int64, copy=False)
     head = None if text_head is None else np.asarray(text_head, dtype=np.float32)
@@ -183,11 +200,12 @@ def fit_classifier(
     # One BLAS thread for the fit's small matmuls: waking a second thread for each costs more than it
     # saves (fits measured 5x slower with 2 threads on 2 cores). The limit is process-wide while it holds.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _adapt(unadapted, emb, y, mu=emb.mean(axis=0) if mean is None else mean, rng=rng)
+        return _adapt(unadapted, emb, y, mu=emb.mean(axis=0) if mean is None else mean, rng=rng,
+                      expected_accuracy=expected_accuracy)
 
 
 def _adapt(unadapted: Classifier, emb: np.ndarray, y: np.ndarray, *, mu: np.ndarray,
-           rng: np.random.Generator) -> Classifier:
+           rng: np.random.Generator, expected_accuracy: float | None = None) -> Classifier:
     """Choose the penalty on held-out folds, fit the probe, and gate it (see the module docstring)."""
     head, k = unadapted.text_head, unadapted.num_classes
     features, basis = _basis(emb - mu)
@@ -198,6 +216,7 @@ def _adapt(unadapted: Classifier, emb: np.ndarray, y: np.ndarray, *, mu: np.ndar
     if gate == -np.inf:  # zero-shot is right on every label: nothing to correct
         return unadapted
     penalty, cv_acc, zs_acc = _choose_penalty(features, y_active, z0, gaps, rng=rng, cold=head is None,
+                                              expected_accuracy=expected_accuracy,
                                               trainable=active.size)
     if penalty is None:
         return replace(unadapted, cv_accuracy=cv_acc, cv_zero_shot_accuracy=zs_acc)
@@ -298,8 +317,8 @@ def _gate(gaps: np.ndarray, zero_shot_wrong: np.ndarray) -> float:
 
 
 def _choose_penalty(features: np.ndarray, y: np.ndarray, z0: np.ndarray, gaps: np.ndarray, *,
-                    rng: np.random.Generator, cold: bool,
-                    trainable: int) -> tuple[float | None, float | None, float | None]:
+                    rng: np.random.Generator, cold: bool, trainable: int,
+                    expected_accuracy: float | None = None) -> tuple[float | None, float | None, float | None]:
     """Penalty with the best held-out accuracy (log-loss breaks ties), or None to keep zero-shot.
 
     Zero-shot is kept unless the probe wins clearly on the held-out folds: with `wins` items it gets
@@ -327,13 +346,32 @@ def _choose_penalty(features: np.ndarray, y: np.ndarray, z0: np.ndarray, gaps: n
             logits = z0[test] + gated[:, None] * (features[test] @ coef)
             right[i, test] = np.argmax(logits[:, :trainable], axis=1) == y[test]
             loss[i] += float(_cross_entropy(logits, y[test]).sum())
-    best = int(np.lexsort((loss, -right.sum(axis=1)))[0])
-    cv_acc = float(right[best].mean())
+    weight = fold_weights(zs_right, expected_accuracy) if not cold else np.ones(y.size)
+    best = int(np.lexsort((loss, -(right @ weight)))[0])
+    cv_acc = float(right[best] @ weight / weight.sum())
     if cold:
         return grid[best], cv_acc, None
-    wins, losses = int((right[best] & ~zs_right).sum()), int((zs_right & ~right[best]).sum())
-    helps = wins - losses > SIGNIFICANCE * np.sqrt(wins + losses)
-    return (grid[best] if helps else None), cv_acc, float(zs_right.mean())
+    helps = clearly_better(right[best], zs_right, weight)
+    return (grid[best] if helps else None), cv_acc, float(zs_right @ weight / weight.sum())
+
+
+def fold_weights(zs_right: np.ndarray, expected_accuracy: float | None) -> np.ndarray:
+    """Weights that give the held-out labels zero-shot's expected accuracy on the collection.
+
+    Uncertainty and error-seeking selection label mostly images zero-shot gets wrong, where any probe
+    looks good; weighing the two strata (zero-shot right / wrong) to the collection's mix estimates
+    what the probe does to the unlabeled pool. None: unweighted."""
+    if expected_accuracy is None or zs_right.all() or not zs_right.any():
+        return np.ones(zs_right.size)
+    share = float(zs_right.mean())
+    return np.where(zs_right, expected_accuracy / share, (1.0 - expected_accuracy) / (1.0 - share))
+
+
+def clearly_better(right: np.ndarray, baseline_right: np.ndarray, weight: np.ndarray) -> bool:
+    """Paired (McNemar-style) test on weighted items: wins - losses > SIGNIFICANCE * sqrt(sum w^2)."""
+    wins, losses = right & ~baseline_right, baseline_right & ~right
+    spread = np.sqrt(float(weight[wins] @ weight[wins] + weight[losses] @ weight[losses]))
+    return float(weight[wins].sum() - weight[losses].sum()) > SIGNIFICANCE * spread
 
 
 def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> np.ndarray:

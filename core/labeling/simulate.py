@@ -20,9 +20,13 @@ import numpy as np
 
 from core.errors import InvalidInput
 from core.labeling.adapt import Classifier, fit_classifier
+from core.labeling.context import labeled_context
+from core.labeling.semi import fit_semi
+from core.labeling.sim_audits import EST_COLUMNS, AuditTrack, audit_summary
 from core.labeling.strategies import STRATEGIES, select
 
-CURVE_COLUMNS = ("strategy", "seed", "labels_used", "acc_unlabeled", "acc_all", "zero_shot_acc", "update_seconds")
+CURVE_COLUMNS = ("strategy", "seed", "labels_used", "acc_unlabeled", *EST_COLUMNS, "acc_all", "zero_shot_acc",
+                 "update_seconds")
 MARKS = (0.90, 0.95, 0.99)
 REFERENCE_FOLDS = 3
 REQUIRED_KEYS = ("image_embeddings", "labels", "class_names")
@@ -112,9 +116,11 @@ def _fit(data: SimData, labeled: np.ndarray, *, logit_scale: float, center: np.n
 
 
 def _run_one(data: SimData, *, strategy: str, seed: int, grid: list[int], logit_scale: float,
-             zero_shot_acc: float, tick: Callable[[], object]) -> list[dict[str, object]]:
-    """One strategy, one seed: label in batches along the grid, refit and rescore after each."""
+             zero_shot_acc: float, tick: Callable[[], object], audit: float = 0.0) -> list[dict[str, object]]:
+    """One strategy, one seed: label in batches along the grid (a share `audit` of each batch drawn
+    uniformly, as blind audits), refit and rescore after each."""
     rng = np.random.default_rng(seed)
+    track = AuditTrack(share=audit, seed=seed, size=data.labels.size)
     center = data.image_embeddings.mean(axis=0)
     zero_shot: np.ndarray | None = None
     labeled = np.zeros(data.labels.size, dtype=bool)
@@ -122,22 +128,36 @@ def _run_one(data: SimData, *, strategy: str, seed: int, grid: list[int], logit_
     probs: np.ndarray | None = None
     for used in grid:
         if probs is not None and used > labeled.sum():
+            track.draw(labeled, need=used - int(labeled.sum()))
             candidates = np.flatnonzero(~labeled)
+            context = labeled_context(data.image_embeddings, np.where(labeled, data.labels, -1), probs,
+                                      head=data.text_embeddings, logit_scale=logit_scale, center=center, rng=rng)
             chosen = select(strategy, probs[candidates], data.image_embeddings[candidates],
-                            n=used - int(labeled.sum()), rng=rng)
+                            n=used - int(labeled.sum()), rng=rng, context=context)
             labeled[candidates[chosen.indices]] = True
         start = time.perf_counter()
-        clf = _fit(data, labeled, logit_scale=logit_scale, center=center, rng=rng)
+        clf = fit_semi(data.image_embeddings, np.where(labeled, data.labels, -1), num_classes=len(data.class_names),
+                       text_head=data.text_embeddings, logit_scale=logit_scale, rng=rng, center=center)
         if zero_shot is None:  # cached, as a service would: it never changes
             zero_shot = clf.zero_shot_logits(data.image_embeddings)
         probs = clf.predict_proba(data.image_embeddings, zero_shot_logits=zero_shot)
         seconds = time.perf_counter() - start
         acc_unlabeled, acc_all = _accuracies(probs, data, labeled)
+        estimate = track.estimate(data.labels, labeled, lambda train, held: _refit_rows(
+            data, train, held, logit_scale=logit_scale, center=center, seed=seed))
         rows.append({"strategy": strategy, "seed": seed, "labels_used": int(labeled.sum()),
-                     "acc_unlabeled": acc_unlabeled, "acc_all": acc_all, "zero_shot_acc": zero_shot_acc,
+                     "acc_unlabeled": acc_unlabeled, **estimate, "acc_all": acc_all, "zero_shot_acc": zero_shot_acc,
                      "update_seconds": seconds})
         tick()
     return rows
+
+
+def _refit_rows(data: SimData, train: np.ndarray, held: np.ndarray, *, logit_scale: float, center: np.ndarray,
+                seed: int) -> np.ndarray:
+    """The run's classifier refitted on `train` (-1: unlabeled), scoring rows `held` (the audit cross-fit)."""
+    clf = fit_semi(data.image_embeddings, train, num_classes=len(data.class_names), text_head=data.text_embeddings,
+                   logit_scale=logit_scale, rng=np.random.default_rng(seed), center=center)
+    return clf.predict_proba(data.image_embeddings[held])
 
 
 def zero_shot_accuracy(data: SimData, *, logit_scale: float = 100.0) -> float:
@@ -257,8 +277,11 @@ def plot_curve(rows: list[dict[str, object]], *, strategies: list[str], zero_sho
 
 
 def run_simulation(data: SimData, *, strategies: list[str], budget: int, step: int, seeds: int, out_dir: Path,
-                   logit_scale: float = 100.0, progress: bool = True) -> dict[str, object]:
-    """Run every strategy for every seed, write curve.csv, curve.png, summary.json; return the summary."""
+                   logit_scale: float = 100.0, progress: bool = True, audit: float = 0.0) -> dict[str, object]:
+    """Run every strategy for every seed, write curve.csv, curve.png, summary.json; return the summary.
+    `audit`: the share of labels drawn as blind random audits (their estimate goes next to the truth)."""
+    if not 0.0 <= audit <= 1.0:
+        raise InvalidInput(f"audit: a share between 0 and 1, got {audit}")
     _validate_data(data, source="data")
     _validate_settings(data, strategies, budget, step, seeds)
     grid = label_grid(budget=budget, step=step)
@@ -269,12 +292,14 @@ def run_simulation(data: SimData, *, strategies: list[str], budget: int, step: i
         for name in strategies:
             for seed in range(seeds):
                 rows += _run_one(data, strategy=name, seed=seed, grid=grid, logit_scale=logit_scale,
-                                 zero_shot_acc=zs_acc, tick=lambda: bar.update(1))
+                                 zero_shot_acc=zs_acc, tick=lambda: bar.update(1), audit=audit)
     finally:
         bar.close()
     reference = reference_probe_accuracy(data, logit_scale=logit_scale)
     summary = summarise(rows, strategies=strategies, zero_shot_acc=zs_acc, reference_acc=reference, budget=budget)
-    summary["settings"] = {"budget": budget, "step": step, "seeds": seeds, "logit_scale": logit_scale,
+    for name, entry in summary["strategies"].items():  # type: ignore[attr-defined]
+        entry.update(audit_summary(rows, name))
+    summary["settings"] = {"budget": budget, "step": step, "seeds": seeds, "logit_scale": logit_scale, "audit": audit,
                            "num_images": int(data.labels.size), "num_classes": len(data.class_names),
                            "has_text_head": data.text_embeddings is not None}
     out_dir = Path(out_dir)

@@ -1,7 +1,9 @@
 """Active-learning strategies: pure functions over the candidates' `probs` and `embeddings`.
 
-Every strategy has the signature `f(probs, embeddings, *, n, rng) -> Selection` and returns indices
-into the N candidates in priority order. `select` validates once and dispatches through the
+Every strategy has the signature `f(probs, embeddings, *, n, rng, context=None) -> Selection` and
+returns indices into the N candidates in priority order; `context` (core/labeling/context.py) is
+what the labeled set tells (its embeddings, labels, the corrections), used by `typical_first`,
+`error_seeking` and `auto`, ignored by the rest. `select` validates once and dispatches through the
 `STRATEGIES` registry; the private functions assume valid input.
 """
 
@@ -13,11 +15,16 @@ from typing import Protocol
 import numpy as np
 
 from core.errors import InvalidInput
+from core.labeling.context import LabeledContext
+from core.labeling.seeking import error_weights
+from core.labeling.typical import typical_first
 
 DIVERSE_POOL_FACTOR = 5
 DIVERSE_POOL_MIN = 50
 COLD_START_SAMPLE = 20_000
 COLD_START_ITERATIONS = 5
+TYPICAL_PER_CLASS = 1
+DEFAULT_STRATEGY = "auto"  # what the web app, the CLI and `clipmark simulate` use unless told otherwise
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,8 @@ class Selection:
 
 
 class Strategy(Protocol):
-    def __call__(self, probs: np.ndarray, embeddings: np.ndarray, *, n: int,
-                 rng: np.random.Generator) -> Selection: ...
+    def __call__(self, probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+                 context: LabeledContext | None = None) -> Selection: ...
 
 
 def least_confidence_scores(probs: np.ndarray) -> np.ndarray:
@@ -71,21 +78,25 @@ def _ranked(scores: np.ndarray, n: int, rng: np.random.Generator) -> Selection:
     return Selection(indices=idx, scores=scores[idx])
 
 
-def _random(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _random(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     """A uniform random order; scores are the least-confidence ones, for display only."""
     idx = rng.permutation(probs.shape[0])[: min(n, probs.shape[0])].astype(np.int64)
     return Selection(indices=idx, scores=least_confidence_scores(probs)[idx])
 
 
-def _least_confidence(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _least_confidence(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     return _ranked(least_confidence_scores(probs), n, rng)
 
 
-def _margin(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _margin(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     return _ranked(margin_scores(probs), n, rng)
 
 
-def _entropy(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _entropy(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     return _ranked(entropy_scores(probs), n, rng)
 
 
@@ -116,11 +127,13 @@ def _diverse(scores: np.ndarray, embeddings: np.ndarray, n: int, rng: np.random.
     return Selection(indices=pool[chosen], scores=pool_scores[chosen])
 
 
-def _margin_diverse(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _margin_diverse(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     return _diverse(margin_scores(probs), embeddings, n, rng)
 
 
-def _entropy_diverse(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _entropy_diverse(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     return _diverse(entropy_scores(probs), embeddings, n, rng)
 
 
@@ -142,7 +155,8 @@ def _kmeans(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     return model.fit(data).labels_.astype(np.int64)
 
 
-def _cold_start(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def _cold_start(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     """Representative items: one per k-means cluster (the member nearest its centroid), biggest first.
 
     Clustering runs on a random sample of at most COLD_START_SAMPLE items; score = cluster share.
@@ -171,7 +185,52 @@ def _cold_start(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.ra
     return Selection(indices=indices, scores=scores)
 
 
+def _typical_first(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+                   context: LabeledContext | None = None) -> Selection:
+    """Typical-first (core/labeling/typical.py) over at most COLD_START_SAMPLE candidates, clustered
+    with the labeled images (at most as many again), so covered regions are not picked again."""
+    total = embeddings.shape[0]
+    n = min(n, total)
+    if n == 0:
+        return Selection(indices=np.zeros(0, dtype=np.int64), scores=np.zeros(0))
+    sample = np.sort(rng.permutation(total)[:COLD_START_SAMPLE]) if total > COLD_START_SAMPLE else np.arange(total)
+    labeled = np.zeros((0, embeddings.shape[1]), dtype=np.float32) if context is None else context.embeddings
+    if labeled.shape[0] > COLD_START_SAMPLE:
+        labeled = labeled[np.sort(rng.permutation(labeled.shape[0])[:COLD_START_SAMPLE])]
+    picks, scores = typical_first(embeddings[sample], labeled, n=n, rng=rng, cluster=_kmeans)
+    picks = sample[picks]
+    fill = rng.permutation(np.setdiff1d(np.arange(total), picks))[: n - picks.size].astype(np.int64)
+    return Selection(indices=np.concatenate([picks, fill]), scores=np.concatenate([scores, np.zeros(fill.size)]))
+
+
+def _error_seeking(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+                   context: LabeledContext | None = None) -> Selection:
+    """margin_diverse with each candidate's margin score weighted by how likely its prediction is wrong
+    (core/labeling/seeking.py: disagreement with the image-space view, corrections per class)."""
+    return _diverse(margin_scores(probs) * error_weights(probs, embeddings, context), embeddings, n, rng)
+
+
+def auto_phase(context: LabeledContext | None) -> str:
+    """What `auto` runs now: "typical_first" in a cold start (no text head) until every class has a
+    label or there are TYPICAL_PER_CLASS labels per class, then (and with a head) "error_seeking"."""
+    if context is None or context.has_text_head:
+        return "error_seeking"
+    uncovered = bool((context.label_counts() == 0).any())
+    if uncovered and context.labels.size < TYPICAL_PER_CLASS * context.num_classes:
+        return "typical_first"
+    return "error_seeking"
+
+
+def _auto(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+          context: LabeledContext | None = None) -> Selection:
+    """The default: typical-first at the start of a cold project, error seeking otherwise."""
+    return STRATEGIES[auto_phase(context)](probs, embeddings, n=n, rng=rng, context=context)
+
+
 STRATEGIES: dict[str, Strategy] = {
+    "auto": _auto,
+    "error_seeking": _error_seeking,
+    "typical_first": _typical_first,
     "random": _random,
     "least_confidence": _least_confidence,
     "margin": _margin,
@@ -180,6 +239,21 @@ STRATEGIES: dict[str, Strategy] = {
     "entropy_diverse": _entropy_diverse,
     "cold_start": _cold_start,
 }
+
+
+def _validate_context(context: LabeledContext, probs: np.ndarray, embeddings: np.ndarray) -> None:
+    if context.num_classes != probs.shape[1]:
+        raise InvalidInput(f"context.num_classes: must match probs' {probs.shape[1]} columns, "
+                           f"got {context.num_classes}")
+    if context.embeddings.ndim != 2 or context.embeddings.shape[1] != embeddings.shape[1]:
+        raise InvalidInput(f"context.embeddings: expected m x {embeddings.shape[1]}, got {context.embeddings.shape}")
+    m = context.embeddings.shape[0]
+    if context.labels.shape != (m,) or context.predicted.shape != (m,) or context.confidence.shape != (m,):
+        raise InvalidInput(f"context: labels, predicted and confidence must each have {m} entries")
+    for name in ("labels", "predicted"):
+        values = getattr(context, name)
+        if values.size and (values.min() < 0 or values.max() >= context.num_classes):
+            raise InvalidInput(f"context.{name}: must lie in 0..{context.num_classes - 1}")
 
 
 def _validate(strategy: str, probs: np.ndarray, embeddings: np.ndarray, n: int) -> None:
@@ -200,22 +274,12 @@ def _validate(strategy: str, probs: np.ndarray, embeddings: np.ndarray, n: int) 
         raise InvalidInput("embeddings: must be finite")
 
 
-def select(strategy: str, probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator) -> Selection:
+def select(strategy: str, probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
+               context: LabeledContext | None = None) -> Selection:
     """Validate the inputs, then run `STRATEGIES[strategy]`; unknown names raise InvalidInput."""
     probs = np.asarray(probs)
     embeddings = np.asarray(embeddings)
     _validate(strategy, probs, embeddings, n)
-    return STRATEGIES[strategy](probs, embeddings, n=int(n), rng=rng)
-
-
-def default_strategy(*, num_labeled: int, num_classes: int, has_text_head: bool) -> str:
-    """Pick a strategy for the project's state.
-
-    - No text head and fewer than 2 labels per class: "cold_start" (nothing trusted to be uncertain
-      about yet, so cover the collection with representative images).
-    - Otherwise "margin_diverse": the zero-shot or adapted head's top-2 margin is informative, and
-      the diversity step stops a batch of near-duplicates from being queued together.
-    """
-    if not has_text_head and num_labeled < 2 * max(num_classes, 1):
-        return "cold_start"
-    return "margin_diverse"
+    if context is not None:
+        _validate_context(context, probs, embeddings)
+    return STRATEGIES[strategy](probs, embeddings, n=int(n), rng=rng, context=context)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core.errors import InvalidInput
-from core.labeling.strategies import STRATEGIES, Selection, default_strategy, select
+from core.labeling.context import LabeledContext, zero_shot_context
+from core.labeling.strategies import DEFAULT_STRATEGY, STRATEGIES, Selection, auto_phase, select
 
 
 def _unit(x: np.ndarray) -> np.ndarray:
@@ -159,12 +160,19 @@ def test_large_pool_is_handled() -> None:
         assert np.unique(sel.indices).size == 10
 
 
-def test_default_strategy_rule() -> None:
-    assert default_strategy(num_labeled=0, num_classes=10, has_text_head=False) == "cold_start"
-    assert default_strategy(num_labeled=19, num_classes=10, has_text_head=False) == "cold_start"
-    assert default_strategy(num_labeled=20, num_classes=10, has_text_head=False) == "margin_diverse"
-    assert default_strategy(num_labeled=0, num_classes=10, has_text_head=True) == "margin_diverse"
-    assert default_strategy(num_labeled=0, num_classes=10, has_text_head=True) in STRATEGIES
+def _context(emb: np.ndarray, labels: list[int], k: int, *, head: bool) -> LabeledContext:
+    text = _unit(np.random.default_rng(9).normal(size=(k, emb.shape[1]))) if head else None
+    return zero_shot_context(emb[: len(labels)], np.array(labels), head=text, logit_scale=100.0, num_classes=k)
+
+
+def test_auto_is_the_default_and_hands_over_from_typical_first() -> None:
+    emb = _random_inputs(30, k=3)[1]
+    assert DEFAULT_STRATEGY == "auto" and "auto" in STRATEGIES
+    assert auto_phase(None) == "error_seeking"
+    assert auto_phase(_context(emb, [], 3, head=True)) == "error_seeking"
+    assert auto_phase(_context(emb, [0, 1], 3, head=False)) == "typical_first"  # class 2 has no label yet
+    assert auto_phase(_context(emb, [0, 1, 2], 3, head=False)) == "error_seeking"  # every class covered
+    assert auto_phase(_context(emb, [0, 0, 1], 3, head=False)) == "error_seeking"  # one label per class on average
 
 
 @pytest.mark.parametrize("name", ["least_confidence", "margin", "entropy", "margin_diverse", "entropy_diverse"])
@@ -176,3 +184,66 @@ def test_ties_are_broken_at_random_not_by_position(name: str) -> None:
     b = select(name, probs, emb, n=20, rng=np.random.default_rng(1)).indices
     assert not np.array_equal(a, b)
     assert a.max() >= 100
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_contract_holds_with_a_context(name: str) -> None:
+    probs, emb = _random_inputs(60)
+    for head in (False, True):
+        context = _context(_random_inputs(9, seed=4)[1], [0, 1, 2, 3, 4, 0, 1, 2, 3], 5, head=head)
+        sel = select(name, probs, emb, n=12, rng=np.random.default_rng(1), context=context)
+        assert np.unique(sel.indices).size == 12 and np.all(np.isfinite(sel.scores))
+        again = select(name, probs, emb, n=12, rng=np.random.default_rng(1), context=context)
+        assert np.array_equal(sel.indices, again.indices)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"num_classes": 4}, "num_classes"), ({"labels": np.array([0, 9])}, "labels"),
+    ({"embeddings": np.zeros((2, 3), np.float32)}, "embeddings")])
+def test_bad_context_is_named(change: dict[str, object], field: str) -> None:
+    probs, emb = _random_inputs(10)
+    context = _context(emb, [0, 1], 5, head=True)
+    bad = LabeledContext(**{**context.__dict__, **change})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput, match=field):
+        select("auto", probs, emb, n=2, rng=np.random.default_rng(0), context=bad)
+
+
+def _blobs(sizes: list[int], d: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(len(sizes), d))) * 3
+    emb = _unit(np.concatenate([c + 0.1 * rng.normal(size=(s, d)) for c, s in zip(centres, sizes, strict=True)]))
+    return emb, np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_typical_first_skips_clusters_the_labels_cover() -> None:
+    emb, cluster = _blobs([40, 30, 20, 10])
+    probs = np.full((emb.shape[0], 4), 0.25, dtype=np.float32)
+    plain = select("typical_first", probs, emb, n=4, rng=np.random.default_rng(0))
+    assert cluster[plain.indices].tolist() == [0, 1, 2, 3]  # one per cluster, biggest first
+    covered = _context(emb[cluster == 0][:1], [0], 4, head=False)  # 1 label + 3 wanted: 4 clusters
+    sel = select("typical_first", probs, emb, n=3, rng=np.random.default_rng(0), context=covered)
+    assert cluster[sel.indices].tolist() == [1, 2, 3]
+
+
+def test_typical_first_takes_the_densest_member() -> None:
+    emb, _ = _blobs([50])
+    outlier = _unit(emb[:1] + 0.5)
+    emb = np.concatenate([outlier, emb])
+    sel = select("typical_first", np.full((51, 2), 0.5, dtype=np.float32), emb, n=1, rng=np.random.default_rng(0))
+    density = (emb @ emb.T).mean(axis=1)
+    assert int(sel.indices[0]) != 0 and density[sel.indices[0]] > np.median(density)
+
+
+def test_error_seeking_prefers_classes_the_corrections_caught() -> None:
+    """Equal margins: the candidates torn between classes 0 and 1, which corrections showed confused,
+    come before those torn between 2 and 3."""
+    emb = _random_inputs(40, k=4, d=16)[1]
+    probs = np.tile(np.array([[0.5, 0.4, 0.05, 0.05]], dtype=np.float32), (40, 1))
+    probs[20:] = [0.05, 0.05, 0.5, 0.4]
+    context = LabeledContext(embeddings=emb[:6], labels=np.array([1, 1, 0, 2, 3, 2]),
+                             predicted=np.array([0, 0, 0, 2, 3, 2]), confidence=np.full(6, 0.9), num_classes=4,
+                             has_text_head=True)
+    sel = select("error_seeking", probs, emb, n=10, rng=np.random.default_rng(0), context=context)
+    assert all(int(i) < 20 for i in sel.indices)
+    plain = select("margin_diverse", probs, emb, n=10, rng=np.random.default_rng(0))
+    assert any(int(i) >= 20 for i in plain.indices)

@@ -14,11 +14,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.errors import NotFound
-from core.labeling.adapt import Classifier, fit_classifier
+from core.labeling.adapt import Classifier
+from core.labeling.context import LabeledContext, labeled_context
 from core.labeling.estimate import DEFAULT_SHARE, audit_slots, draw_audits
+from core.labeling.semi import fit_semi
 from core.labeling.strategies import (
     COLD_START_SAMPLE,
-    default_strategy,
+    DEFAULT_STRATEGY,
+    auto_phase,
     entropy_scores,
     least_confidence_scores,
     margin_scores,
@@ -34,8 +37,9 @@ CANDIDATES_PER_SLOT = 32     # the strategy sees the top (this x depth) of the p
 MIN_CANDIDATES = 4096
 PREFILTER_SCORES = {
     "least_confidence": least_confidence_scores, "margin": margin_scores, "entropy": entropy_scores,
-    "margin_diverse": margin_scores, "entropy_diverse": entropy_scores,
+    "margin_diverse": margin_scores, "entropy_diverse": entropy_scores, "error_seeking": margin_scores,
 }
+UNIFORM_CANDIDATES = ("cold_start", "typical_first")  # strategies that sample the pool themselves
 
 
 def audit_share(project: object) -> float:
@@ -71,6 +75,7 @@ class ProjectState:
     head_key: str | None = None
     classifier: Classifier | None = None
     probs: np.ndarray | None = None
+    context: LabeledContext | None = None  # what the labeled set tells the strategy (core/labeling/context.py)
     queue: list[Ranked] = field(default_factory=list)
     update_seconds: float = 0.0
     depth: int = QUEUE_DEPTH
@@ -88,21 +93,23 @@ class ProjectState:
     def refit(self) -> None:
         """Refit the classifier on every labeled item, rescore all, rebuild the queue (in one go)."""
         start = time.perf_counter()
-        self.install(*self.fit(self.labels.copy()), labels_version=self.labels_version)
+        classifier, probs, context = self.fit(self.labels.copy())
+        self.install(classifier, probs, labels_version=self.labels_version, context=context)
         self.update_seconds = time.perf_counter() - start
 
-    def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None]:
-        """The heavy part, safe to run without the lock on a copy of the labels."""
-        if not self.embeddings.shape[0]:
-            return None, None
-        labeled = np.flatnonzero(labels >= 0)
-        classifier = fit_classifier(
-            self.embeddings[labeled], labels[labeled], num_classes=len(self.label_ids), text_head=self.head,
-            logit_scale=self.logit_scale, rng=np.random.default_rng([self.project_id, labeled.size]),
-            center=self.center,
-        )
-        cached = self._zero_shot_logits(classifier)
-        return classifier, classifier.predict_proba(self.embeddings, zero_shot_logits=cached)
+    def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None, LabeledContext | None]:
+        """The heavy part, safe to run without the lock on a copy of the labels: the semi-supervised
+        classifier (core/labeling/semi.py), every image's probabilities, and the strategies' context."""
+        if not self.embeddings.shape[0] or self.center is None:
+            return None, None, None
+        rng = np.random.default_rng([self.project_id, int((labels >= 0).sum())])
+        human = np.where(labels >= 0, labels, -1)
+        classifier = fit_semi(self.embeddings, human, num_classes=len(self.label_ids), text_head=self.head,
+                              logit_scale=self.logit_scale, rng=rng, center=self.center)
+        probs = classifier.predict_proba(self.embeddings, zero_shot_logits=self._zero_shot_logits(classifier))
+        context = labeled_context(self.embeddings, human, probs, head=self.head, logit_scale=self.logit_scale,
+                                  center=self.center, rng=rng)
+        return classifier, probs, context
 
     def _zero_shot_logits(self, classifier: Classifier) -> np.ndarray | None:
         """The zero-shot part of every rescore never changes: computed once per state when it fits
@@ -113,9 +120,10 @@ class ProjectState:
             self.zs_logits = classifier.zero_shot_logits(self.embeddings)
         return self.zs_logits
 
-    def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int) -> bool:
+    def install(self, classifier: Classifier | None, probs: np.ndarray | None, *, labels_version: int,
+                context: LabeledContext | None = None) -> bool:
         """Swap in a fitted classifier and re-rank; True when it was fitted on the current labels."""
-        self.classifier, self.probs = classifier, probs
+        self.classifier, self.probs, self.context = classifier, probs, context
         self.rerank()
         return labels_version == self.labels_version
 
@@ -129,10 +137,7 @@ class ProjectState:
 
     @property
     def strategy(self) -> str:
-        if self.strategy_override:
-            return self.strategy_override
-        return default_strategy(num_labeled=int((self.labels >= 0).sum()), num_classes=len(self.label_ids),
-                                has_text_head=self.head is not None)
+        return self.strategy_override or DEFAULT_STRATEGY
 
     def _rank(self, rng: np.random.Generator) -> None:
         pool = self.pool_rows()
@@ -140,9 +145,10 @@ class ProjectState:
         ranked: list[Ranked] = []
         if pool.size and self.probs is not None:
             strategy = self.strategy
+            strategy = auto_phase(self.context) if strategy == "auto" else strategy  # the reason shown
             pool = self._candidates(pool, self.probs, strategy, rng)
             chosen = select(strategy, self.probs[pool], self.embeddings[pool], n=min(self.depth, pool.size),
-                            rng=rng)
+                            rng=rng, context=self.context)
             ranked = [Ranked(int(self.image_ids[pool[i]]), float(s), strategy)
                       for i, s in zip(chosen.indices, chosen.scores, strict=True)]
             ranked = self._with_audits(ranked)
@@ -182,7 +188,7 @@ class ProjectState:
         (they would pick from there anyway; the diverse ones look at 5 x depth); random and cold start
         get a uniform sample (cold start samples the same way inside)."""
         limit = max(MIN_CANDIDATES, CANDIDATES_PER_SLOT * self.depth)
-        if strategy == "cold_start":
+        if strategy in UNIFORM_CANDIDATES:
             limit = max(limit, COLD_START_SAMPLE)
         if pool.size <= limit:
             return pool

@@ -73,9 +73,9 @@ def _refit(state: ProjectState, again: Callable[[ProjectState], None]) -> None:
     start = time.perf_counter()
     with state.lock:
         labels, version = state.labels.copy(), state.labels_version
-    classifier, probs = state.fit(labels)
+    classifier, probs, context = state.fit(labels)
     with state.lock:
-        current = state.install(classifier, probs, labels_version=version)
+        current = state.install(classifier, probs, labels_version=version, context=context)
         state.update_seconds = time.perf_counter() - start
         state.refitted_at = time.perf_counter()
     if not current:

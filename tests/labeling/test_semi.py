@@ -1,0 +1,145 @@
+"""Semi-supervised adaptation: the probe exactly when there is nothing to learn from the pool, a real
+gain from the pool's structure in a cold start, and never below zero-shot on real CLIP embeddings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.labeling.adapt import fit_classifier
+from core.labeling.classmeans import estimate
+from core.labeling.semi import fit_semi
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def _clusters(seed: int = 0, k: int = 8, per: int = 60, d: int = 32,
+              spread: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
+    """k elongated clusters on a shared common direction (a modality-gap-like offset)."""
+    rng = np.random.default_rng(seed)
+    centres = _unit(rng.normal(size=(k, d)))
+    common = _unit(rng.normal(size=(1, d)))
+    y = np.repeat(np.arange(k), per)
+    return _unit(2.0 * common + centres[y] + spread * rng.normal(size=(y.size, d)) / np.sqrt(d) * 3), y
+
+
+def _probs(clf: object, emb: np.ndarray) -> np.ndarray:
+    return clf.predict_proba(emb)  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.mark.parametrize("head", [False, True])
+def test_no_pseudo_labels_is_the_probe_exactly(head: bool) -> None:
+    """With no unlabeled image there is no pseudo-label: the result is the current adaptation."""
+    emb, y = _clusters()
+    text = _unit(np.random.default_rng(1).normal(size=(8, emb.shape[1]))) if head else None
+    labeled = np.random.default_rng(2).choice(y.size, 40, replace=False)
+    probe = fit_classifier(emb[labeled], y[labeled], num_classes=8, text_head=text, rng=np.random.default_rng(3),
+                           center=emb.mean(axis=0))
+    semi = fit_semi(emb[labeled], y[labeled], num_classes=8, text_head=text, rng=np.random.default_rng(3),
+                    center=emb.mean(axis=0))
+    assert semi.means is None and semi.version == probe.version
+    assert np.array_equal(_probs(semi, emb), _probs(probe, emb))
+
+
+def test_few_labels_is_the_probe_exactly() -> None:
+    emb, y = _clusters()
+    labels = np.full(y.size, -1)
+    labels[:3] = y[:3]
+    probe = fit_classifier(emb[:3], y[:3], num_classes=8, text_head=None, rng=np.random.default_rng(0),
+                           center=emb.mean(axis=0))
+    semi = fit_semi(emb, labels, num_classes=8, text_head=None, rng=np.random.default_rng(0))
+    assert np.array_equal(_probs(semi, emb), _probs(probe, emb))
+
+
+def test_cold_start_learns_from_the_pool() -> None:
+    emb, y = _clusters(spread=1.0)
+    rng = np.random.default_rng(4)
+    labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in range(8)])
+    labels = np.full(y.size, -1)
+    labels[labeled] = y[labeled]
+    rest = labels < 0
+    probe = fit_classifier(emb[labeled], y[labeled], num_classes=8, text_head=None, rng=np.random.default_rng(0),
+                           center=emb.mean(axis=0))
+    semi = fit_semi(emb, labels, num_classes=8, text_head=None, rng=np.random.default_rng(0))
+    acc_probe = (np.argmax(_probs(probe, emb[rest]), axis=1) == y[rest]).mean()
+    acc_semi = (np.argmax(_probs(semi, emb[rest]), axis=1) == y[rest]).mean()
+    assert semi.means is not None and semi.version.endswith("-class-means")
+    assert acc_semi > acc_probe + 0.05, (acc_semi, acc_probe)
+
+
+def test_class_means_weigh_human_labels_above_pseudo_labels() -> None:
+    """A pool the anchor wrongly calls class 0 pulls class 0's mean away from its labeled images less
+    when pseudo-labels weigh less."""
+    emb, y = _clusters(k=2, per=30)
+    labeled = np.flatnonzero(y == 0)[:3]
+    pool = emb[y == 1]
+    base = np.tile([[1.0, 0.0]], (pool.shape[0], 1))
+    own = emb[labeled].mean(axis=0) - emb.mean(axis=0)
+    pulls = []
+    for weight in (0.01, 0.3, 1.0):
+        means = estimate(emb[labeled], y[labeled], pool, base, num_classes=2, center=emb.mean(axis=0), scale=20.0,
+                         pool_weight=weight, iterations=0)
+        pulls.append(float(means.means[0] @ own))
+    assert pulls[0] > pulls[1] > pulls[2]
+
+
+def test_cold_start_classes_without_labels_take_no_pool_mass() -> None:
+    emb, y = _clusters(k=3, per=20)
+    means = estimate(emb[:2], np.array([0, 0]), emb, np.full((y.size, 3), 1 / 3), num_classes=3,
+                     center=emb.mean(axis=0), scale=20.0, pool_weight=1.0, classes=np.array([True, False, False]))
+    assert means.known.tolist() == [True, False, False]
+    logits = means.logits(emb)
+    assert np.allclose(logits[:, 1], logits[:, 2]) and np.all(np.isfinite(logits))
+
+
+def _load(path: Path, classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    with np.load(path) as archive:
+        emb, y = _unit(archive["image_embeddings"]), archive["labels"].astype(np.int64)
+        head = _unit(archive["text_embeddings"]) if "text_embeddings" in archive.files else None
+    if classes is not None:
+        keep = y < classes
+        emb, y, head = emb[keep], y[keep], None if head is None else head[:classes]
+    return emb, y, head
+
+
+def _unlabeled_accuracy(emb: np.ndarray, y: np.ndarray, head: np.ndarray | None, labeled: np.ndarray,
+                        seed: int) -> float:
+    labels = np.full(y.size, -1)
+    labels[labeled] = y[labeled]
+    clf = fit_semi(emb, labels, num_classes=int(y.max()) + 1, text_head=head, rng=np.random.default_rng(seed))
+    rest = labels < 0
+    return float((np.argmax(_probs(clf, emb[rest]), axis=1) == y[rest]).mean())
+
+
+@pytest.mark.assets
+@pytest.mark.parametrize(("name", "classes", "budgets"), [("pets25-val", None, (10, 40, 120)),
+                                                          ("imagenet7k", 60, (60, 180))])
+def test_never_below_zero_shot_on_real_clip(embeddings_dir: Path, name: str, classes: int | None,
+                                            budgets: tuple[int, ...]) -> None:
+    emb, y, head = _load(embeddings_dir / f"{name}-clip-vitb32.npz", classes=classes)
+    assert head is not None
+    zs_right = np.argmax(emb @ head.T, axis=1) == y
+    for budget in budgets:
+        semi, zero = [], []
+        for seed in range(3):
+            labeled = np.random.default_rng(seed).choice(y.size, budget, replace=False)
+            semi.append(_unlabeled_accuracy(emb, y, head, labeled, seed))
+            zero.append(float(np.delete(zs_right, labeled).mean()))
+        assert np.mean(semi) >= np.mean(zero) - 0.005, (name, budget, semi, zero)
+
+
+@pytest.mark.assets
+def test_flowers_cold_start_gains_over_the_probe(embeddings_dir: Path) -> None:
+    emb, y, _ = _load(embeddings_dir / "flowers102-test-clip-vitb32.npz", classes=40)
+    rng = np.random.default_rng(0)
+    labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in range(40)])
+    probe = fit_classifier(emb[labeled], y[labeled], num_classes=40, text_head=None, rng=np.random.default_rng(0),
+                           center=emb.mean(axis=0))
+    rest = np.setdiff1d(np.arange(y.size), labeled)
+    acc_probe = float((np.argmax(_probs(probe, emb[rest]), axis=1) == y[rest]).mean())
+    assert _unlabeled_accuracy(emb, y, None, labeled, 0) > acc_probe + 0.05
