@@ -15,9 +15,9 @@ from core.models.base import ModelSpec
 from core.store import repo
 from core.usecases.distributed.clip_actor import ClipEmbedder
 from core.usecases.distributed.engine import (
-    ROWS_PER_BLOCK_BATCHES,
     RayOptions,
     actor_resources,
+    block_rows,
     connect,
     map_paths,
     rows_dataset,
@@ -55,7 +55,7 @@ def _embedded(ray: Any, missing: list[tuple[int, str]], spec: ModelSpec, *, opti
     """The actors' output batches of (image_id, vector, error), `options.write_rows` rows each."""
     rows = rows_dataset(ray, {"image_id": [image_id for image_id, _ in missing],
                               "path": [map_paths(path, options.path_map) for _, path in missing]},
-                        rows_per_block=options.batch_size * ROWS_PER_BLOCK_BATCHES)
+                        rows_per_block=block_rows(len(missing), options))
     resources = actor_resources(ray)
     device = "cuda" if resources["num_gpus"] else "cpu"
     vectors = rows.map_batches(actor, fn_constructor_args=(spec,),

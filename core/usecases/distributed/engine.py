@@ -75,6 +75,12 @@ def rows_dataset(ray: Any, columns: dict[str, list[Any]], *, rows_per_block: int
     return ray.data.from_arrow(blocks)
 
 
+def block_rows(rows: int, options: RayOptions) -> int:
+    """Rows per block: a few model batches, fewer when that would leave an actor without work."""
+    per_actor = -(-rows // options.actors)
+    return max(1, min(options.batch_size * ROWS_PER_BLOCK_BATCHES, per_actor))
+
+
 def map_paths(path: str, path_map: tuple[tuple[str, str], ...]) -> str:
     """`path` as the cluster reads it: the first matching store prefix replaced by its cluster prefix."""
     for local, remote in path_map:
