@@ -17,6 +17,9 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=int, required=True, help="labels the oracle gives in all")
     p.add_argument("--step", type=int, required=True, help="labels per round")
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--audit", type=float, default=0.05,
+                   help="share of labels drawn as blind random audits (0..1; their estimate of the unlabeled "
+                        "pool's accuracy goes next to the truth in curve.csv; 0 = none)")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--embeddings", help=".npz with image_embeddings, labels, class_names[, text_embeddings]")
     source.add_argument("--manifest", help="CSV of path,label (with --root and a model)")
@@ -42,7 +45,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                                              batch_size=settings.batch_size, device=settings.device)
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     summary = run_simulation(data, strategies=strategies, budget=args.budget, step=args.step, seeds=args.seeds,
-                             out_dir=Path(args.out), logit_scale=scale)
+                             out_dir=Path(args.out), logit_scale=scale, audit=args.audit)
     print_json(summary)
     return 0
 

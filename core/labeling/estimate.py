@@ -10,6 +10,13 @@ judges is the current one, not the one of the day it was drawn.
 The interval is Wilson's 95% interval on the answered audits. Skipped audits are not answered and
 are likely the hard ones, so dropping them would bias the estimate up: they widen the interval
 instead (counted wrong for its low end and right for its high end, Manski's worst-case bounds).
+
+An audit drawn when the pool was larger describes that pool: since then the queue has taken images
+out of it, the ones the model was least sure of. With `shrink` s = the share of that pool gone
+since (mean over the audits), acc(now) = (acc(then) - s * acc(taken)) / (1 - s); the queue takes
+images less often right than the pool's average, so acc(now) >= acc(then) and the low end stands,
+while the high end is raised to high / (1 - s) (acc(taken) >= 0). The point estimate stays the
+audits' own share: pessimistic by at most that much.
 """
 
 from __future__ import annotations
@@ -48,12 +55,13 @@ def wilson(correct: int, n: int, *, z: float = Z95) -> tuple[float, float]:
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def estimate(correct: np.ndarray, *, skipped: int = 0) -> Estimate:
-    """The share of right answers among answered audits; skipped audits widen the interval."""
+def estimate(correct: np.ndarray, *, skipped: int = 0, shrink: float = 0.0) -> Estimate:
+    """The share of right answers among answered audits; skipped audits widen the interval, and so
+    does the pool's `shrink` since the audits were drawn (its high end; module docstring)."""
     correct = np.asarray(correct, dtype=bool)
     n, k = int(correct.size), int(correct.sum())
     low = wilson(k, n + skipped)[0]
-    high = wilson(k + skipped, n + skipped)[1]
+    high = min(1.0, wilson(k + skipped, n + skipped)[1] / max(1e-9, 1.0 - min(max(shrink, 0.0), 1.0)))
     return Estimate(value=k / n if n else None, low=low, high=high, answered=n, correct=k, skipped=skipped)
 
 
@@ -99,19 +107,26 @@ def per_class(predicted: np.ndarray, correct: np.ndarray, *, num_classes: int,
     return out
 
 
+def shrink_since(pool_now: int, pool_at_draw: np.ndarray) -> float:
+    """Mean share of the pool gone since each audit was drawn (0 when none)."""
+    sizes = np.asarray(pool_at_draw, dtype=float)
+    return float(np.clip(1.0 - pool_now / np.maximum(sizes, 1.0), 0.0, 1.0).mean()) if sizes.size else 0.0
+
+
 def above(confidence: np.ndarray, correct: np.ndarray, skipped_confidence: np.ndarray, *,
-          threshold: float) -> Estimate:
+          threshold: float, shrink: float = 0.0) -> Estimate:
     """The estimate for the pool items whose confidence is at least `threshold`: the audits there
     are a uniform sample of exactly those items."""
-    return estimate(correct[confidence >= threshold], skipped=int((skipped_confidence >= threshold).sum()))
+    return estimate(correct[confidence >= threshold], skipped=int((skipped_confidence >= threshold).sum()),
+                    shrink=shrink)
 
 
 def choose_threshold(confidence: np.ndarray, correct: np.ndarray, skipped_confidence: np.ndarray, *,
-                     target: float) -> tuple[float, Estimate] | None:
+                     target: float, shrink: float = 0.0) -> tuple[float, Estimate] | None:
     """The lowest confidence threshold (the most images) whose estimate's 95% low end reaches
     `target`, scanning the audits' own confidences; None when no threshold does."""
     for threshold in [0.0, *np.unique(confidence).tolist()]:
-        found = above(confidence, correct, skipped_confidence, threshold=float(threshold))
+        found = above(confidence, correct, skipped_confidence, threshold=float(threshold), shrink=shrink)
         if found.answered and found.low >= target:
             return float(threshold), found
     return None

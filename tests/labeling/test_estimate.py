@@ -101,3 +101,22 @@ def test_labels_saved_against_random_order() -> None:
     assert saved.labels_saved == pytest.approx(70.0)
     assert saved.random_low[-1] < 1.0 < saved.random_high[-1]
     assert est.labels_saved(fixed_each, np.zeros(0, dtype=bool)).labels_saved is None
+
+
+def test_audits_from_a_pool_the_queue_has_since_shrunk_still_cover() -> None:
+    """The queue takes the hardest images after the audits were drawn: the remaining pool is easier
+    than the audits say; raising the high end by the shrink keeps the coverage."""
+    plain = widened = 0
+    for seed in range(400):
+        rng = np.random.default_rng(seed)
+        difficulty = rng.random(5000)
+        right = rng.random(5000) < 0.98 - 0.4 * difficulty ** 4
+        audits = est.draw_audits(np.arange(5000), 60, rng=rng)
+        remaining = np.argsort(difficulty)[:3000]  # the queue took the 2,000 hardest since
+        truth = right[remaining].mean()
+        shrink = est.shrink_since(3000, np.full(60, 5000))
+        assert shrink == pytest.approx(0.4)
+        first, second = est.estimate(right[audits]), est.estimate(right[audits], shrink=shrink)
+        plain += first.low <= truth <= first.high
+        widened += second.low <= truth <= second.high
+    assert widened / 400 >= 0.95 > plain / 400

@@ -34,7 +34,8 @@ def preview(scored: Scored, *, min_confidence: float | None, target_accuracy: fl
     if target is not None:
         keep = scored.confidence >= floor
         chosen = est.choose_threshold(scored.confidence[keep], scored.correct[keep],
-                                      scored.skipped_confidence[scored.skipped_confidence >= floor], target=target)
+                                      scored.skipped_confidence[scored.skipped_confidence >= floor], target=target,
+                                      shrink=scored.shrink)
         if chosen is None:
             best = est.estimate(scored.correct, skipped=scored.skipped_confidence.size)
             raise InvalidInput(
@@ -42,7 +43,8 @@ def preview(scored: Scored, *, min_confidence: float | None, target_accuracy: fl
                 f"with {best.answered} answered audits (all remaining: {best.low:.1%} to {best.high:.1%}); "
                 "label more (the queue serves audits as you go) or lower the target")
         threshold = max(floor, chosen[0])
-    found = est.above(scored.confidence, scored.correct, scored.skipped_confidence, threshold=threshold)
+    found = est.above(scored.confidence, scored.correct, scored.skipped_confidence, threshold=threshold,
+                      shrink=scored.shrink)
     return AcceptPreview(images=int((scored.pool_confidence >= threshold).sum()), min_confidence=threshold,
                          target_accuracy=target, accuracy=interval(found), model_version=scored.model_version)
 

@@ -61,12 +61,13 @@ class ServedRows:
     shown: np.ndarray       # (M,) label_id of the pseudo-label shown when served, -1 none
     human: np.ndarray       # (M,) label_id of the human label now, -1 unanswered
     labels_then: np.ndarray  # (M,) human labels in the project when it was answered (-1 unanswered)
+    pool_size: np.ndarray   # (M,) unlabeled pool when it was served
 
 
 def served_rows(session: Session, *, project_id: int) -> ServedRows:
     """Every served item with its answer (the human label now), in answer order."""
     query = (select(ServedItem.image_id, ServedItem.audit, ServedItem.label_id, CurrentLabel.label_id,
-                    CurrentLabel.event_id)
+                    CurrentLabel.event_id, ServedItem.pool_size)
              .outerjoin(CurrentLabel, (CurrentLabel.image_id == ServedItem.image_id)
                         & CurrentLabel.source.in_(HUMAN_SOURCES))
              .where(ServedItem.project_id == project_id).order_by(ServedItem.id))
@@ -77,7 +78,7 @@ def served_rows(session: Session, *, project_id: int) -> ServedRows:
     order = np.argsort(event, kind="stable")
     answered = event[order] < np.iinfo(np.int64).max
     then = np.where(answered, np.searchsorted(human_events, event[order], side="right"), -1)
-    column = [np.array([r[k] if r[k] is not None else -1 for r in rows], dtype=np.int64) for k in (0, 2, 3)]
+    column = [np.array([r[k] if r[k] is not None else -1 for r in rows], dtype=np.int64) for k in (0, 2, 3, 5)]
     audit = np.array([bool(r[1]) for r in rows], dtype=bool)
     return ServedRows(image_ids=column[0][order], audit=audit[order], shown=column[1][order],
-                      human=column[2][order], labels_then=then)
+                      human=column[2][order], labels_then=then, pool_size=column[3][order])

@@ -25,7 +25,8 @@ from core.usecases.labeling.results import (
 MAX_POINTS = 200
 DEFINITION = ("share of the unlabeled pool whose current pseudo-label is right, from blind uniform audits "
               "scored by out-of-audit (cross-fitted) predictions; 95% Wilson interval, skipped audits "
-              "counted wrong for its low end and right for its high end")
+              "counted wrong for its low end and right for its high end, its high end raised by the "
+              "share of the pool labeled since the audits were drawn")
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,15 @@ class Scored:
     skipped_confidence: np.ndarray  # live confidence of each skipped (unanswered) audit
     pool_confidence: np.ndarray     # live confidence of every pool image
     model_version: str | None
+    shrink: float = 0.0             # share of the pool gone since the audits were drawn (mean)
 
 
 def score(state: ProjectState, served: ServedRows) -> Scored:
     """Cross-fit the answered audits (state.fit on the labels without each fold's audits)."""
     with state.lock:
         labels, probs = state.labels.copy(), state.probs
-        rows = [(state.position[int(i)], state.label_ids.index(int(h))) for i, h, a in
-                zip(served.image_ids, served.human, served.audit, strict=True)
+        rows = [(state.position[int(i)], state.label_ids.index(int(h)), int(size)) for i, h, a, size in
+                zip(served.image_ids, served.human, served.audit, served.pool_size, strict=True)
                 if a and h in state.label_ids and int(i) in state.position]
         skipped = [state.position[int(i)] for i, h, a in zip(served.image_ids, served.human, served.audit, strict=True)
                    if a and h < 0 and int(i) in state.skipped and int(i) in state.position]
@@ -55,8 +57,9 @@ def score(state: ProjectState, served: ServedRows) -> Scored:
     if probs is None:
         empty = np.zeros(0)
         return Scored(empty, empty.astype(np.int64), empty.astype(bool), empty, empty, version)
-    audits = np.array([r for r, _ in rows], dtype=np.int64)
-    truth = np.array([y for _, y in rows], dtype=np.int64)
+    audits = np.array([r for r, _, _ in rows], dtype=np.int64)
+    truth = np.array([y for _, y, _ in rows], dtype=np.int64)
+    shrink = est.shrink_since(int(pool.size), np.array([size for _, _, size in rows]))
 
     def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
         fitted = state.fit(train)[1]
@@ -68,7 +71,7 @@ def score(state: ProjectState, served: ServedRows) -> Scored:
     predicted = held_probs.argmax(axis=1) if audits.size else np.zeros(0, dtype=np.int64)
     return Scored(confidence=held_probs.max(axis=1) if audits.size else np.zeros(0), predicted=predicted,
                   correct=predicted == truth, skipped_confidence=probs[skipped].max(axis=1) if skipped else np.zeros(0),
-                  pool_confidence=probs[pool].max(axis=1), model_version=version)
+                  pool_confidence=probs[pool].max(axis=1), model_version=version, shrink=shrink)
 
 
 def interval(found: est.Estimate) -> Interval:
@@ -80,7 +83,7 @@ def summary(state: ProjectState, served: ServedRows, scored: Scored) -> Accuracy
     with state.lock:
         names = [state.class_names.get(i, str(i)) for i in state.label_ids]
         share = state.audit_share
-    overall = est.estimate(scored.correct, skipped=scored.skipped_confidence.size)
+    overall = est.estimate(scored.correct, skipped=scored.skipped_confidence.size, shrink=scored.shrink)
     classes = est.per_class(scored.predicted, scored.correct, num_classes=len(names))
     saved = est.labels_saved(*_fixed_and_wrong(served))
     return AccuracyEstimate(
