@@ -205,9 +205,16 @@ def _typical_first(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np
 
 def _error_seeking(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.random.Generator,
                    context: LabeledContext | None = None) -> Selection:
-    """margin_diverse with each candidate's margin score weighted by how likely its prediction is wrong
-    (core/labeling/seeking.py: disagreement with the image-space view, corrections per class)."""
-    return _diverse(margin_scores(probs) * error_weights(probs, embeddings, context), embeddings, n, rng)
+    """The probability that the model's prediction is wrong, weighted by the evidence that it is wrong
+    more often than it thinks (core/labeling/seeking.py: disagreement with the image-space view,
+    corrections per class), then the diversity step of margin_diverse.
+
+    With a text head the probabilities are the (well calibrated) zero-shot softmax or the probe on
+    it, so `1 - max p` estimates P(wrong) itself; in a cold start they are not calibrated and the
+    top-2 margin ranks better."""
+    has_head = context is not None and context.has_text_head
+    base = least_confidence_scores(probs) if has_head else margin_scores(probs)
+    return _diverse(base * error_weights(probs, embeddings, context), embeddings, n, rng)
 
 
 def auto_phase(context: LabeledContext | None) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.labeling.adapt import fit_classifier
+from core.labeling.adapt import clearly_better, fit_classifier, fold_weights
 from core.labeling.classmeans import estimate
 from core.labeling.semi import fit_semi
 
@@ -143,3 +143,30 @@ def test_flowers_cold_start_gains_over_the_probe(embeddings_dir: Path) -> None:
     rest = np.setdiff1d(np.arange(y.size), labeled)
     acc_probe = float((np.argmax(_probs(probe, emb[rest]), axis=1) == y[rest]).mean())
     assert _unlabeled_accuracy(emb, y, None, labeled, 0) > acc_probe + 0.05
+
+
+def test_class_means_logits_equal_the_centred_cosines() -> None:
+    emb, _ = _clusters(k=3, per=10)
+    rng = np.random.default_rng(5)
+    means = estimate(emb[:6], np.array([0, 0, 1, 1, 2, 2]), emb[6:], np.full((24, 3), 1 / 3), num_classes=3,
+                     center=emb.mean(axis=0) + 0.01 * rng.normal(size=emb.shape[1]).astype(np.float32),
+                     scale=20.0, pool_weight=0.5)
+    x = emb - means.center
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    assert np.allclose(means.logits(emb), 20.0 * x @ means.means.T, atol=1e-4)
+
+
+def test_fold_weights_give_the_expected_accuracy_and_none_is_the_plain_test() -> None:
+    right = np.array([True] * 2 + [False] * 8)
+    weight = fold_weights(right, 0.7)
+    assert np.isclose(right @ weight / weight.sum(), 0.7)
+    assert np.array_equal(fold_weights(right, None), np.ones(10))
+    probe = np.array([True] * 10)
+    # unweighted: 8 wins, 0 losses > sqrt(8); weighted to 70% zero-shot accuracy the same items still win
+    assert clearly_better(probe, right, np.ones(10)) and clearly_better(probe, right, weight)
+    breaks = np.array([False] * 2 + [True] * 3 + [False] * 5)  # fixes 3 errors, breaks the 2 right ones
+    assert not clearly_better(breaks, right, weight)
+    # fixes 6 of the 8 errors but breaks 1 of the 2 right ones: a clear win on an error-rich label set,
+    # a loss on a collection where zero-shot is right 70% of the time
+    trade = np.array([True, False] + [True] * 6 + [False] * 2)
+    assert clearly_better(trade, right, np.ones(10)) and not clearly_better(trade, right, weight)
