@@ -101,3 +101,10 @@ def test_missing_and_corrupt_model_folders_are_named(service, tmp_path: Path, ci
     with pytest.raises(InvalidInput, match=r"--top-k: a whole number from 1 to 20"):
         service.training.classify(model, [image], top_k=0)
     assert report.zip_path and Path(report.zip_path).is_file()
+
+
+def test_student_options_are_checked() -> None:
+    with pytest.raises(InvalidInput, match=r"--epochs: a whole number from 1 to 1000, got 0"):
+        StudentOptions(epochs=0)
+    with pytest.raises(InvalidInput, match=r"--image-size: a whole number from 16 to 1024, got 8"):
+        StudentOptions(image_size=8)

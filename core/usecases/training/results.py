@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from core.errors import InvalidInput
+
 KINDS = ("head", "student")
 
 
@@ -16,9 +18,17 @@ class StudentOptions:
     epochs: int = 5
     image_size: int = 224
     batch_size: int = 64
-    num_workers: int = 2
+    num_workers: int | None = None   # None: 1 on CPU, up to 8 on a GPU
     pretrained: bool = True
     resume: bool = False
+
+    def __post_init__(self) -> None:
+        for name, low, high in (("epochs", 1, 1000), ("image_size", 16, 1024), ("batch_size", 1, 4096)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+                raise InvalidInput(f"--{name.replace('_', '-')}: a whole number from {low} to {high}, got {value!r}")
+        if self.num_workers is not None and (not isinstance(self.num_workers, int) or self.num_workers < 0):
+            raise InvalidInput(f"--workers: a whole number >= 0, got {self.num_workers!r}")
 
 
 @dataclass(frozen=True)
