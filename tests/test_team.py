@@ -175,6 +175,25 @@ def test_login_throttle_delays_then_locks_and_forgets() -> None:
     assert throttle.failures(("user", "ann")) == 0
 
 
+def test_a_team_behind_one_address_logs_in_at_once() -> None:
+    """Twenty people behind one office address sign in at the same moment: none is refused (the
+    address counts wrong passwords, not logins in flight); wrong ones from it still add up."""
+    from core.config import LoginPolicy
+    from core.usecases.team.throttle import LoginThrottle, keys_of
+
+    throttle = LoginThrottle(LoginPolicy(free_failures=2, delay_s=1.0, lockout_after=6, lockout_s=60.0),
+                             clock=lambda: 0.0)
+    in_flight = [keys_of(f"ann{k}", "10.0.0.9") for k in range(20)]
+    assert all(throttle.admit(keys) == (None, []) for keys in in_flight)
+    for keys in in_flight:
+        throttle.succeeded(keys)
+    assert throttle.failures(("address", "10.0.0.9")) == 0
+    for k in range(2):  # two wrong passwords for two names: the address's free failures
+        assert throttle.admit(keys_of(f"bob{k}", "10.0.0.9"))[0] is None
+        throttle.failed(keys_of(f"bob{k}", "10.0.0.9"))
+    assert throttle.admit(keys_of("carl", "10.0.0.9"))[0] is not None  # a third name from it must wait
+
+
 def test_cli_role_and_sign_in_log(team, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     from core.cli import main
 

@@ -63,34 +63,35 @@ class LoginThrottle:
 
     def admit(self, keys: Iterable[Key]) -> tuple[Refusal | None, list[Key]]:
         """Before checking a password: (a refusal or None to go ahead, the keys whose lockout began now).
-        The attempt is counted as a failure at once (so parallel attempts cannot all slip through the
-        free ones); `succeeded` takes it back, `failed` confirms it. A refused attempt counts too (and
-        may start a lockout)."""
+        Per user name the attempt is counted as a failure at once (so parallel guesses at one name
+        cannot all slip through the free ones); `succeeded` takes it back, `failed` confirms it. Per
+        address only wrong passwords count (`failed`): a team behind one address (an office, a proxy)
+        logging in at the same moment is not one client guessing. A refused attempt counts on every
+        key (and may start a lockout)."""
         with self._lock:
             now = self._clock()
             records = [(key, self._record(key, now)) for key in keys]
             refusal = next((r for r in (self._refusal(key, rec, now) for key, rec in records) if r), None)
-            locked = [key for key, record in records if self._count(record, now, checked=refusal is None)]
+            locked = [key for key, record in records if (refusal is not None or key[0] == "user")
+                      and self._count(record, now, checked=refusal is None)]
             return refusal, locked
 
     def failed(self, keys: Iterable[Key]) -> list[Key]:
         """The password was wrong (already counted by `admit`): the keys whose lockout begins now."""
         with self._lock:
             now = self._clock()
+            for key in keys:
+                if key[0] == "address":  # not counted by admit: count this wrong password now
+                    self._count(self._record(key, now), now, checked=True)
             records = [(key, self._records.get(key)) for key in keys]
             return [key for key, record in records if record is not None and self._lock_if_due(record, now)]
 
     def succeeded(self, keys: Iterable[Key]) -> None:
-        """The password was right: the name starts afresh; the address gets its counted attempt back."""
+        """The password was right: the name starts afresh (the address keeps its wrong passwords)."""
         with self._lock:
             for key in keys:
-                record = self._records.get(key)
-                if record is None:
-                    continue
                 if key[0] == "user":
-                    del self._records[key]
-                else:
-                    record.failures, record.checked = max(0, record.failures - 1), max(0, record.checked - 1)
+                    self._records.pop(key, None)
 
     def failures(self, key: Key) -> int:
         with self._lock:
