@@ -123,6 +123,7 @@ class TrainLog:
     losses: list[float] = field(default_factory=list)
     failed: set[int] = field(default_factory=set)
     resumed_from: int | None = None
+    stopped: bool = False            # `on_step` asked to stop: the checkpoint holds the run so far
 
     @property
     def images_per_second(self) -> float:
@@ -158,6 +159,7 @@ def train_student(module: Any, paths: Sequence[str], targets: np.ndarray, *, set
         if not _epoch(module, loader, soft, optimizer, scaler, log=log, state=state, total=total,
                       settings=settings, device=device, checkpoint=checkpoint, on_step=on_step):
             _save_checkpoint(checkpoint, module, optimizer, scaler, state)
+            log.stopped = True
             return log
         state["epoch"] = epoch + 1
         _save_checkpoint(checkpoint, module, optimizer, scaler, state)

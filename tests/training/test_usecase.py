@@ -108,3 +108,19 @@ def test_student_options_are_checked() -> None:
         StudentOptions(epochs=0)
     with pytest.raises(InvalidInput, match=r"--image-size: a whole number from 16 to 1024, got 8"):
         StudentOptions(image_size=8)
+
+
+def test_a_stopped_student_run_exports_nothing_and_resumes(service, tmp_path: Path) -> None:
+    from core.usecases.training.kinds import Stopped
+
+    out = tmp_path / "stopped"
+    with pytest.raises(Stopped, match=r"training stopped at step 1; nothing was exported; .*--resume"):
+        service.training.train("c", out=out, kind="student", student=SMALL, progress=False,
+                               on_step=lambda step, total, loss, rate: False)
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoints"]
+    steps: list[int] = []
+    options = StudentOptions(**{**SMALL.__dict__, "resume": True})
+    report = service.training.train("c", out=out, kind="student", student=options, progress=False,
+                                    on_step=lambda step, total, loss, rate: steps.append(step) or True)
+    assert report.resumed_from == 1 and steps[0] == 2 and (out / "model.onnx").is_file()
+    assert "resumed from step 1" in (out / "README.md").read_text()

@@ -11,12 +11,17 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.usecases.training.data import Snapshot, fit_on, head_arrays
 from core.usecases.training.results import StudentOptions
 
+MAX_AGREEMENT_IMAGES = 2000  # unlabeled images the student's agreement is measured on (a random sample)
 CONFIDENT = 0.5          # pseudo-labels at or above this top probability become soft targets
 Stop = Callable[[int, int, float, float], bool]
+
+
+class Stopped(Conflict):
+    """The run was asked to stop (Cancel in the web app): nothing exported, the checkpoint resumes it."""
 
 
 @dataclass
@@ -77,8 +82,13 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
     paths = [str(data.paths[p]) for p in usable]
     log = net.train_student(module, paths, targets, settings=settings, workdir=workdir, resume=options.resume,
                             on_step=on_step)
-    held_probs, agreement, n_agree = _student_scores(net, module, data, held, np.concatenate([check, unlabeled_rest]),
-                                                     probs, options)
+    if log.stopped:
+        raise Stopped(f"training stopped at step {log.steps + (log.resumed_from or 0)}; nothing was exported; "
+                      f"the checkpoint in {workdir} resumes it (clipmark train --resume)")
+    others = np.concatenate([check, unlabeled_rest])
+    if others.size > MAX_AGREEMENT_IMAGES:
+        others = np.sort(rng.choice(others, MAX_AGREEMENT_IMAGES, replace=False))
+    held_probs, agreement, n_agree = _student_scores(net, module, data, held, others, probs, options)
     meta = {"student": options.name, "classes": ",".join(data.class_names)}
     net.export_student(module, folder, image_size=options.image_size, metadata=meta)
     config = {"kind": "student", "student": options.name, "opset": 17,

@@ -26,7 +26,7 @@ from core.usecases.training import card
 from core.usecases.training.classify import classify_files, exported_probs
 from core.usecases.training.data import Snapshot, check_labels, snapshot, split
 from core.usecases.training.evaluate import evaluate
-from core.usecases.training.kinds import Built, build_head, build_student
+from core.usecases.training.kinds import Built, Stopped, build_head, build_student
 from core.usecases.training.results import KINDS, ClassifyReport, StudentOptions, TrainReport
 
 Estimate = Callable[[str], AccuracyEstimate]
@@ -102,15 +102,19 @@ class Training:
         name = f"{project}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}".replace("/", "_").replace(" ", "_")
         out = self.workspace.media_dir / "exports" / "models" / name
 
-        def work(progress: Progress) -> dict[str, object]:
+        def work(progress: Progress) -> dict[str, object] | None:
             progress.stage("train")
 
             def step(done: int, total: int, loss: float, rate: float) -> bool:
                 progress(done, total)
                 return not progress.cancelled()
 
-            return {"train": self.train(project, out=out, kind=kind, student=student, holdout=holdout,
-                                        annotator=annotator, progress=False, on_step=step)}
+            try:
+                return {"train": self.train(project, out=out, kind=kind, student=student, holdout=holdout,
+                                            annotator=annotator, progress=False, on_step=step)}
+            except Stopped as stopped:  # cancelled: the runner marks the job cancelled
+                progress.note(str(stopped))
+                return None
 
         return self.workspace.jobs.submit(kind="train", project=project, work=work, owner=annotator)
 
