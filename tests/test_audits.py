@@ -1,4 +1,5 @@
-"""Blind random audits, the honest estimate and "accept the rest", on real CLIP embeddings (Pets)."""
+"""Blind random audits (held out of training), the honest estimate and "accept the rest", on real CLIP
+embeddings (Pets)."""
 
 from __future__ import annotations
 
@@ -96,6 +97,8 @@ def test_estimate_covers_the_pools_true_accuracy(pets) -> None:  # type: ignore[
     right = [names[j] == truth[int(i)] for i, j in zip(state.image_ids[pool], state.probs[pool].argmax(axis=1),
                                                        strict=True)]
     assert found.pool == pool.size == 497 - 60
+    audited = [state.position[r.image_id] for r in _served(service) if r.audit]
+    assert np.all(state.labels[audited] >= 0) and np.all(state.training_labels()[audited] == -1)  # held out
     assert found.accuracy.answered == sum(r.audit for r in _served(service)) >= 15
     assert found.accuracy.low <= float(np.mean(right)) <= found.accuracy.high
     assert found.history and found.history[-1].audits == found.accuracy.answered

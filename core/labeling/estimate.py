@@ -2,10 +2,9 @@
 
 An audit is an image drawn uniformly at random from the unlabeled pool and served like any other
 item. What is estimated (docs/estimate.md): the share of the unlabeled pool whose *current*
-pseudo-label (the live classifier's top class) is right. Each answered audit is scored against an
-out-of-audit prediction: the classifier refitted on every human label except the audits of its fold
-(cross-fitting), so no audit is judged by a model that has learned its answer, while the model it
-judges is the current one, not the one of the day it was drawn.
+pseudo-label (the live classifier's top class) is right. Audits are held out of training, so each
+answered audit is scored by the current classifier itself, which has never learned its answer: the
+model judged is today's, not the one of the day the audit was drawn.
 
 The interval is Wilson's 95% interval on the answered audits. Skipped audits are not answered and
 are likely the hard ones, so dropping them would bias the estimate up: they widen the interval
@@ -22,17 +21,13 @@ audits' own share: pessimistic by at most that much.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 Z95 = 1.959964
 DEFAULT_SHARE = 0.05
-FOLDS = 3
 MIN_PER_CLASS = 20   # answered audits a predicted class needs for its own estimate
-
-FitPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train labels with -1, rows) -> probs of rows
 
 
 @dataclass(frozen=True)
@@ -76,24 +71,6 @@ def draw_audits(pool: np.ndarray, k: int, *, rng: np.random.Generator) -> np.nda
     """k distinct items drawn uniformly at random from `pool` (all of it when k >= its size)."""
     k = min(int(k), int(pool.size))
     return pool[rng.choice(pool.size, size=k, replace=False)] if k else pool[:0]
-
-
-def out_of_audit_probs(audits: np.ndarray, labels: np.ndarray, fit_predict: FitPredict, *,
-                       rng: np.random.Generator, folds: int = FOLDS) -> np.ndarray:
-    """Class probabilities of each audited row from a classifier that did not learn its label.
-
-    `audits`: rows of the answered audits; `labels`: (N,) class index or -1 for every row. Each fold
-    of audits is set to -1 (unlabeled) and `fit_predict(train_labels, rows)` refits and scores it."""
-    fold = rng.permutation(audits.size) % max(1, min(folds, audits.size))
-    out: np.ndarray | None = None
-    for f in np.unique(fold):
-        held = audits[fold == f]
-        train = labels.copy()
-        train[held] = -1
-        probs = fit_predict(train, held)
-        out = np.zeros((audits.size, probs.shape[1]), dtype=np.float32) if out is None else out
-        out[fold == f] = probs
-    return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
 def per_class(predicted: np.ndarray, correct: np.ndarray, *, num_classes: int,

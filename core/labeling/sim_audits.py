@@ -1,11 +1,9 @@
 """Blind random audits in `clipmark simulate`, drawn as the app draws them (core.labeling.estimate):
 each label of a round is an audit with probability `share`, drawn uniformly from the unlabeled pool;
-audits count as labels used. After each refit the estimate the dashboard would show is computed
-from them (cross-fitted, out-of-audit predictions) next to the true accuracy of the pool."""
+audits count as labels used and, as in the app, are held out of training (`audited`). After each
+refit the estimate the dashboard would show is computed from them next to the pool's true accuracy."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import numpy as np
 
@@ -13,9 +11,6 @@ from core.labeling import estimate as est
 
 EST_COLUMNS = ("est_acc_unlabeled", "est_low", "est_high")
 COVERAGE_AFTER = 100   # coverage and error are reported on the points after this many labels
-
-Refit = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (train labels, -1 = unlabeled; rows) -> probs of rows
-
 
 class AuditTrack:
     """The audits of one simulated run; its own rngs, so the strategies' choices do not move."""
@@ -35,15 +30,13 @@ class AuditTrack:
         self.audited[drawn] = True
         return drawn
 
-    def estimate(self, truth: np.ndarray, labeled: np.ndarray, refit: Refit) -> dict[str, float]:
-        """The dashboard's estimate now: NaN until an audit is answered."""
+    def estimate(self, truth: np.ndarray, labeled: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+        """The dashboard's estimate now, from the live `probs` (NaN until an audit is answered)."""
         rows = np.flatnonzero(self.audited)
         if not rows.size:
             return dict.fromkeys(EST_COLUMNS, float("nan"))
-        labels = np.where(labeled, truth, -1)
-        probs = est.out_of_audit_probs(rows, labels, refit, rng=np.random.default_rng([rows.size, 7]))
         shrink = est.shrink_since(int((~labeled).sum()), self.pool_at_draw[rows])
-        found = est.estimate(probs.argmax(axis=1) == truth[rows], shrink=shrink)
+        found = est.estimate(probs[rows].argmax(axis=1) == truth[rows], shrink=shrink)
         return {"est_acc_unlabeled": float(found.value or 0.0), "est_low": found.low, "est_high": found.high}
 
 

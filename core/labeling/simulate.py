@@ -136,28 +136,20 @@ def _run_one(data: SimData, *, strategy: str, seed: int, grid: list[int], logit_
                             n=used - int(labeled.sum()), rng=rng, context=context)
             labeled[candidates[chosen.indices]] = True
         start = time.perf_counter()
-        clf = fit_semi(data.image_embeddings, np.where(labeled, data.labels, -1), num_classes=len(data.class_names),
+        clf = fit_semi(data.image_embeddings, np.where(labeled & ~track.audited, data.labels, -1),
+                       num_classes=len(data.class_names),
                        text_head=data.text_embeddings, logit_scale=logit_scale, rng=rng, center=center)
         if zero_shot is None:  # cached, as a service would: it never changes
             zero_shot = clf.zero_shot_logits(data.image_embeddings)
         probs = clf.predict_proba(data.image_embeddings, zero_shot_logits=zero_shot)
         seconds = time.perf_counter() - start
         acc_unlabeled, acc_all = _accuracies(probs, data, labeled)
-        estimate = track.estimate(data.labels, labeled, lambda train, held: _refit_rows(
-            data, train, held, logit_scale=logit_scale, center=center, seed=seed))
+        estimate = track.estimate(data.labels, labeled, probs)
         rows.append({"strategy": strategy, "seed": seed, "labels_used": int(labeled.sum()),
                      "acc_unlabeled": acc_unlabeled, **estimate, "acc_all": acc_all, "zero_shot_acc": zero_shot_acc,
                      "update_seconds": seconds})
         tick()
     return rows
-
-
-def _refit_rows(data: SimData, train: np.ndarray, held: np.ndarray, *, logit_scale: float, center: np.ndarray,
-                seed: int) -> np.ndarray:
-    """The run's classifier refitted on `train` (-1: unlabeled), scoring rows `held` (the audit cross-fit)."""
-    clf = fit_semi(data.image_embeddings, train, num_classes=len(data.class_names), text_head=data.text_embeddings,
-                   logit_scale=logit_scale, rng=np.random.default_rng(seed), center=center)
-    return clf.predict_proba(data.image_embeddings[held])
 
 
 def zero_shot_accuracy(data: SimData, *, logit_scale: float = 100.0) -> float:

@@ -55,23 +55,6 @@ def test_skipped_audits_widen_the_interval_both_ways() -> None:
     assert est.estimate(np.zeros(0, dtype=bool)).value is None
 
 
-def test_out_of_audit_probs_never_train_on_the_audit_itself() -> None:
-    labels = np.array([0, 1, 1, 0, -1, 1, 0, -1])
-    audits = np.array([0, 2, 5, 6])
-    seen: list[np.ndarray] = []
-
-    def fit_predict(train: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        assert np.all(train[rows] == -1)
-        assert np.all(train[[1, 3]] == labels[[1, 3]])  # the queue's labels stay in
-        seen.append(rows)
-        return np.tile([0.25, 0.75], (rows.size, 1))
-
-    probs = est.out_of_audit_probs(audits, labels, fit_predict, rng=np.random.default_rng(0), folds=3)
-    assert probs.shape == (4, 2)
-    assert sorted(np.concatenate(seen).tolist()) == audits.tolist()
-    assert len(seen) == 3
-
-
 def test_threshold_estimate_covers_exactly_what_would_be_accepted() -> None:
     rng = np.random.default_rng(2)
     confidence = rng.random(400)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.store import repo
-from core.store.schema import CurrentLabel, Event, Image, LabelClass
+from core.store.schema import CurrentLabel, Event, Image, LabelClass, ServedItem
 from core.usecases.labeling.queue import ProjectState
 
 LABELING_ACTIONS = ("accept", "correct", "import", "review")
@@ -40,6 +40,8 @@ def build_state(
     )
     for image_id, current in repo.current_labels(session, project_id=project_id).items():
         state.set_label(image_id, current.label_id, accepted=current.source == ACCEPTED_SOURCE)
+    state.held_out = set(session.scalars(select(ServedItem.image_id).where(ServedItem.project_id == project_id,
+                                                                         ServedItem.audit.is_(True))))
     for order, image_id in enumerate(_skipped(session, project_id=project_id)):
         if not state.is_labeled(image_id):
             state.skip(image_id, order)

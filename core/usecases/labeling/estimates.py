@@ -1,9 +1,8 @@
 """The honest estimate from the answered audits, against the live classifier (docs/estimate.md).
 
-Each answered audit is scored with a cross-fitted, out-of-audit prediction (the classifier refitted
-without that fold's audits), so the estimate is about the current pseudo-labels and no audit is
-judged by a model that learned its answer. The history and the labels-saved curve use what was
-shown when each item was served (nothing is refitted for them)."""
+Audits are held out of training (ProjectState.training_labels), so the live classifier's prediction
+for each answered audit is an honest test of the very pseudo-labels the pool has now: no refit is
+needed. The history and the labels-saved curve use what was shown when each item was served."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from core.usecases.labeling.results import (
 
 MAX_POINTS = 200
 DEFINITION = ("share of the unlabeled pool whose current pseudo-label is right, from blind uniform audits "
-              "scored by out-of-audit (cross-fitted) predictions; 95% Wilson interval, skipped audits "
+              "held out of training and scored by the live classifier; 95% Wilson interval, skipped audits "
               "counted wrong for its low end and right for its high end, its high end raised by the "
               "share of the pool labeled since the audits were drawn")
 
@@ -33,8 +32,8 @@ DEFINITION = ("share of the unlabeled pool whose current pseudo-label is right, 
 class Scored:
     """The answered audits scored against the live classifier, and the skipped ones."""
 
-    confidence: np.ndarray          # out-of-audit confidence of each answered audit
-    predicted: np.ndarray           # out-of-audit class index
+    confidence: np.ndarray          # live confidence of each answered audit (never trained on it)
+    predicted: np.ndarray           # live class index
     correct: np.ndarray             # bool
     skipped_confidence: np.ndarray  # live confidence of each skipped (unanswered) audit
     pool_confidence: np.ndarray     # live confidence of every pool image
@@ -43,9 +42,9 @@ class Scored:
 
 
 def score(state: ProjectState, served: ServedRows) -> Scored:
-    """Cross-fit the answered audits (state.fit on the labels without each fold's audits)."""
+    """The answered audits against the live classifier's predictions (it never learned their labels)."""
     with state.lock:
-        labels, probs = state.labels.copy(), state.probs
+        probs = state.probs
         rows = [(state.position[int(i)], state.label_ids.index(int(h)), int(size)) for i, h, a, size in
                 zip(served.image_ids, served.human, served.audit, served.pool_size, strict=True)
                 if a and h in state.label_ids and int(i) in state.position]
@@ -53,23 +52,15 @@ def score(state: ProjectState, served: ServedRows) -> Scored:
                    if a and h < 0 and int(i) in state.skipped and int(i) in state.position]
         pool = state.pool_rows()
         version = state.classifier.version if state.classifier else None
-        project_id = state.project_id
     if probs is None:
         empty = np.zeros(0)
         return Scored(empty, empty.astype(np.int64), empty.astype(bool), empty, empty, version)
     audits = np.array([r for r, _, _ in rows], dtype=np.int64)
     truth = np.array([y for _, y, _ in rows], dtype=np.int64)
     shrink = est.shrink_since(int(pool.size), np.array([size for _, _, size in rows]))
-
-    def fit_predict(train: np.ndarray, held: np.ndarray) -> np.ndarray:
-        fitted = state.fit(train)[1]
-        assert fitted is not None
-        return fitted[held]
-
-    held_probs = est.out_of_audit_probs(audits, labels, fit_predict,
-                                        rng=np.random.default_rng([project_id, audits.size]))
-    predicted = held_probs.argmax(axis=1) if audits.size else np.zeros(0, dtype=np.int64)
-    return Scored(confidence=held_probs.max(axis=1) if audits.size else np.zeros(0), predicted=predicted,
+    held = probs[audits]
+    predicted = held.argmax(axis=1)
+    return Scored(confidence=held.max(axis=1), predicted=predicted,
                   correct=predicted == truth, skipped_confidence=probs[skipped].max(axis=1) if skipped else np.zeros(0),
                   pool_confidence=probs[pool].max(axis=1), model_version=version, shrink=shrink)
 

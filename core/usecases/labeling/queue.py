@@ -71,6 +71,7 @@ class ProjectState:
     skipped: dict[int, int]            # image_id -> order of the skip
     strategy_override: str | None = None
     audit_share: float = DEFAULT_SHARE
+    held_out: set[int] = field(default_factory=set)  # audited images: their labels do not train the classifier
     class_names: dict[int, str] = field(default_factory=dict)   # every class, archived ones too
     head_key: str | None = None
     classifier: Classifier | None = None
@@ -93,9 +94,17 @@ class ProjectState:
     def refit(self) -> None:
         """Refit the classifier on every labeled item, rescore all, rebuild the queue (in one go)."""
         start = time.perf_counter()
-        classifier, probs, context = self.fit(self.labels.copy())
+        classifier, probs, context = self.fit(self.training_labels())
         self.install(classifier, probs, labels_version=self.labels_version, context=context)
         self.update_seconds = time.perf_counter() - start
+
+    def training_labels(self) -> np.ndarray:
+        """A copy of the labels the classifier learns from: the human ones, less the audits' (held out,
+        so the live classifier's predictions on them are an honest test; core/labeling/estimate.py)."""
+        labels = self.labels.copy()
+        if self.held_out:
+            labels[[self.position[i] for i in self.held_out if i in self.position]] = -1
+        return labels
 
     def fit(self, labels: np.ndarray) -> tuple[Classifier | None, np.ndarray | None, LabeledContext | None]:
         """The heavy part, safe to run without the lock on a copy of the labels: the semi-supervised

@@ -72,7 +72,7 @@ class Refitter:
 def _refit(state: ProjectState, again: Callable[[ProjectState], None]) -> None:
     start = time.perf_counter()
     with state.lock:
-        labels, version = state.labels.copy(), state.labels_version
+        labels, version = state.training_labels(), state.labels_version
     classifier, probs, context = state.fit(labels)
     with state.lock:
         current = state.install(classifier, probs, labels_version=version, context=context)
