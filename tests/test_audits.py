@@ -164,6 +164,8 @@ def test_accept_rest_refuses_a_target_it_cannot_show_and_needs_an_admin(pets) ->
     _label(service, truth, 10)
     with pytest.raises(InvalidInput, match="target_accuracy: no confidence threshold reaches 99.99%"):
         service.labeling.accept_rest("pets", target_accuracy=0.9999)
+    with pytest.raises(InvalidInput, match="nothing to accept"):
+        service.labeling.accept_rest("pets", min_confidence=1.0)
     with pytest.raises(InvalidInput, match="min_confidence"):
         service.labeling.accept_rest_preview("pets", min_confidence=2.0)
     service.team.add_user("boss", role="admin", password="correct horse")

@@ -129,6 +129,9 @@ class Labeling:
         action: one event per image, source model-accepted; one undo reverses it. Admins only."""
         plan = self.accept_rest_preview(project, min_confidence=min_confidence, target_accuracy=target_accuracy,
                                         annotator=annotator)
+        if not plan.images:
+            raise InvalidInput(f"accept_rest: no unlabeled image has a pseudo-label at confidence >= "
+                               f"{plan.min_confidence:.3f}; nothing to accept")
         with self._action(project, annotator, permission="manage_projects") as (act, state):
             done, pairs = accept.accept(act.session, state, plan, project_id=act.project_id,
                                         user_id=act.annotator.id)
