@@ -93,7 +93,8 @@ class Labeling:
             restored = current.label_id if current else None
             with state.lock:
                 state.unskip(target.image_id)
-                state.set_label(target.image_id, restored)
+                state.set_label(target.image_id, restored,
+                                accepted=current is not None and current.source == annotate.ACCEPTED_SOURCE)
                 self.states.after_change(state)
             return Undone(event_id=undo.id, undid=target.id, image_id=target.image_id, action=target.action,
                           label=state.class_names.get(restored) if restored is not None else None)
