@@ -71,3 +71,5 @@ def test_train_a_head_model_from_the_export_tab(export_page, tmp_path: Path) -> 
     assert any(name.endswith("/README.md") for name in names)
     job = service.jobs.list("c")[0]
     assert job.kind == "train" and job.status == "done"
+    page.locator("#cm-train-use").click()
+    expect(page.get_by_text("Stored 50 predictions of exported:")).to_be_visible()

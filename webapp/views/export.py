@@ -11,6 +11,7 @@ from typing import Any
 
 import gradio as gr
 
+from core.errors import InvalidInput
 from core.service import Service
 from core.usecases.exporting.results import FORMATS, INCLUDES, MASKS, STATUSES
 from core.usecases.training.results import KINDS, StudentOptions, TrainReport
@@ -70,10 +71,11 @@ def ui_start_train(service: Service, project: str, kind: str = "head", student: 
 
 def ui_wait_train(service: Service, job_id: str,
                   progress: gr.Progress = gr.Progress(),  # noqa: B008  (Gradio's marker for a progress bar)
-                  request: gr.Request | None = None) -> tuple[str, str | None, str | None]:
-    """Follow the job until it ends: (the report as Markdown, the confusion-matrix picture, the zip)."""
+                  request: gr.Request | None = None) -> tuple[str, str | None, str | None, str]:
+    """Follow the job until it ends: (the report as Markdown, the confusion-matrix picture, the zip, the
+    model folder)."""
     if not job_id:
-        return "", None, None
+        return "", None, None, ""
     user = user_of(service, request)
     job = service.jobs.get(job_id, annotator=user)
     while not job.finished:
@@ -84,8 +86,17 @@ def ui_wait_train(service: Service, job_id: str,
     if job.error:
         raise gr.Error(job.error)
     if not isinstance(report, TrainReport):
-        return f"The training job was {job.status}; no model was written.", None, None
-    return report_markdown(report), report.evaluation.confusion_png, report.zip_path
+        notes = " ".join(job.notes)
+        return f"The training job was {job.status}; no model was written. {notes}", None, None, ""
+    return report_markdown(report), report.evaluation.confusion_png, report.zip_path, report.folder
+
+
+def ui_use_model(service: Service, project: str, folder: str, request: gr.Request | None = None) -> str:
+    """Make the model just trained the project's classifier: its predictions become the prediction run."""
+    if not folder:
+        raise InvalidInput("model: train a model first")
+    summary = service.training.set_classifier(need_project(project), folder, annotator=user_of(service, request))
+    return f"Stored {summary.images} predictions of {summary.model_version} as the project's prediction run."
 
 
 def ui_cancel_train(service: Service, job_id: str, request: gr.Request | None = None) -> str:
@@ -139,9 +150,12 @@ def build_train(ctx: Ctx) -> None:
         picture = gr.Image(label="Confusion matrix (held-out human labels)", type="filepath",
                            elem_id="cm-train-confusion", interactive=False)
         download = gr.File(label="Model (zip)", elem_id="cm-train-download")
+        folder = gr.Textbox(visible="hidden")
+        use = gr.Button("Use this model as the project's classifier", elem_id="cm-train-use")
         status = gr.Markdown()
     go.click(ctx.fn(ui_start_train), [ctx.project, kind, student, epochs, image_size, holdout], [job_id],
              api_name="ui_train", **HIDDEN).then(
-        ctx.fn(ui_wait_train), [job_id], [report, picture, download], api_name="ui_train_wait",
+        ctx.fn(ui_wait_train), [job_id], [report, picture, download, folder], api_name="ui_train_wait",
         api_visibility="undocumented")
+    use.click(ctx.fn(ui_use_model), [ctx.project, folder], [status], api_name="ui_train_use", **HIDDEN)
     stop.click(ctx.fn(ui_cancel_train), [job_id], [status], api_name="ui_train_cancel", **HIDDEN)
