@@ -124,3 +124,16 @@ def test_a_stopped_student_run_exports_nothing_and_resumes(service, tmp_path: Pa
                                     on_step=lambda step, total, loss, rate: steps.append(step) or True)
     assert report.resumed_from == 1 and steps[0] == 2 and (out / "model.onnx").is_file()
     assert "resumed from step 1" in (out / "README.md").read_text()
+
+
+def test_the_cli_names_bad_input_on_one_line(project_db: str, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    from core.cli import main
+
+    assert main(["train", "--db", project_db, "--project", "c", "--out", str(tmp_path / "s"), "--kind", "student",
+                 "--student", "resnet181"]) == 2
+    assert "timm has no model 'resnet181'" in capsys.readouterr().err
+    assert main(["classify", "--model", str(tmp_path / "missing"), str(tmp_path)]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+    assert main(["set-classifier", "--db", project_db, "--project", "c", "--model", str(tmp_path)]) == 2
+    assert "config.json is missing" in capsys.readouterr().err
