@@ -13,7 +13,7 @@ import gradio as gr
 from core.errors import InvalidInput, PermissionDenied
 from core.service import Service
 from webapp.payloads import to_json
-from webapp.wiring import acting_user
+from webapp.wiring import acting_user, checked_user
 
 TOP_K = 5
 
@@ -24,6 +24,8 @@ def user_of(service: Service, request: gr.Request | None) -> str:
     that is the configured single user, which a store in team mode (someone has a password) refuses:
     a server started before the first user was added."""
     name = acting_user(request, default="")
+    if name and checked_user(request) == name:  # checked at the start of this call (wiring.bind)
+        return name
     if name:
         return service.team.signed_in(name, session=getattr(request, "session_hash", None)).user
     if service.team.team_mode():

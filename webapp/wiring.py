@@ -39,6 +39,7 @@ def to_gr_error(exc: ClipmarkError) -> gr.Error:
 
 REQUEST_TYPES = (gr.Request, gr.Request | None, typing.Optional[gr.Request])  # noqa: UP045
 EXTRA_REQUEST = "clipmark_request"
+CHECKED = "clipmark_checked_user"
 
 
 def signed_in(service: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
@@ -49,6 +50,12 @@ def signed_in(service: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> No
     name = acting_user(request, default="")
     if name:
         service.team.signed_in(name, session=getattr(request, "session_hash", None))
+        setattr(request, CHECKED, name)  # the handler's own user_of need not read the store again
+
+
+def checked_user(request: gr.Request | None) -> str | None:
+    """The user `signed_in` already checked for this request (None when not checked)."""
+    return getattr(request, CHECKED, None) if request is not None else None
 
 
 def bind(fn: Callable[..., Any], service: Any, *, result: Callable[[Any], Any] | None = None,
