@@ -1,9 +1,11 @@
 """Export a project's classifier as one ONNX graph: CLIP image encoder + the adapted head.
 
 The graph computes exactly `core.labeling.adapt.Classifier.predict_proba` on the encoder's
-L2-normalised features: `z = scale * e @ T.T`, plus `e @ Delta + offset` (the centring `-mu @ Delta`
-is folded into `offset`) on the rows whose top-1 minus top-2 zero-shot gap is <= `gate`, then a
-softmax. Input `image` (batch, 3, S, S) float32, already resized, cropped and normalised as the
+L2-normalised features: `z = scale * e @ T.T`, plus, on the rows whose top-1 minus top-2 zero-shot gap
+is <= `gate`, the probe `e @ Delta + offset` (the centring `-mu @ Delta` folded into `offset`) and the
+semi-supervised class means `w * log_softmax(s * unit(e - c) @ M.T)` (unseen classes: the mean of the
+seen ones), then a softmax. A classifier uses one of the two; the other's arrays are zero.
+Input `image` (batch, 3, S, S) float32, already resized, cropped and normalised as the
 config says; output `probs` (batch, K). The batch axis is dynamic. torch is imported inside functions.
 """
 
@@ -18,7 +20,8 @@ import numpy as np
 from core.errors import InvalidInput
 
 OPSET = 17
-HEAD_KEYS = ("text_head", "logit_scale", "delta", "offset", "gate")
+HEAD_KEYS = ("text_head", "logit_scale", "delta", "offset", "gate", "means", "means_center", "means_scale",
+             "means_known", "means_weight")
 
 
 def check_head_arrays(arrays: dict[str, np.ndarray]) -> tuple[int, int]:
@@ -37,6 +40,17 @@ def _head_module(arrays: dict[str, np.ndarray]) -> Any:
     import torch
 
     class Head(torch.nn.Module):
+        text_head: torch.Tensor
+        logit_scale: torch.Tensor
+        delta: torch.Tensor
+        offset: torch.Tensor
+        gate: torch.Tensor
+        means: torch.Tensor
+        means_center: torch.Tensor
+        means_scale: torch.Tensor
+        means_known: torch.Tensor
+        means_weight: torch.Tensor
+
         def __init__(self) -> None:
             super().__init__()
             for key in HEAD_KEYS:
@@ -47,8 +61,17 @@ def _head_module(arrays: dict[str, np.ndarray]) -> Any:
             z = (e @ self.text_head.T) * self.logit_scale
             top = torch.topk(z, k=min(2, z.shape[1]), dim=1).values
             gap = top[:, 0] - top[:, -1]
-            passed = (gap <= self.gate).to(z.dtype).unsqueeze(1)  # type: ignore[operator]
-            return torch.softmax(z + passed * (e @ self.delta + self.offset), dim=1)
+            passed = (gap <= self.gate).to(z.dtype).unsqueeze(1)
+            return torch.softmax(z + passed * (e @ self.delta + self.offset + self._means(e)), dim=1)
+
+        def _means(self, e: torch.Tensor) -> torch.Tensor:
+            x = e - self.means_center
+            x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+            zm = (x @ self.means.T) * self.means_scale
+            known = self.means_known
+            filler = (zm * known).sum(dim=1, keepdim=True) / known.sum().clamp_min(1.0)
+            zm = zm * known + filler * (1.0 - known)
+            return torch.log_softmax(zm, dim=1) * self.means_weight
 
     return Head()
 

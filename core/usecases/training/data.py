@@ -9,7 +9,8 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
-from core.labeling.adapt import Classifier, fit_classifier
+from core.labeling.adapt import Classifier
+from core.labeling.semi import fit_semi
 from core.store import repo
 from core.store.schema import Project
 from core.usecases.labeling.queue import ProjectState
@@ -27,6 +28,7 @@ class Snapshot:
     embeddings: np.ndarray
     paths: list[str | None]
     labels: np.ndarray               # human label per embedded image, -1 for none
+    fit_labels: np.ndarray           # what the live classifier learns from (audits held out, accepted = -2)
     sources: dict[str, int]
     head: np.ndarray | None
     logit_scale: float
@@ -41,6 +43,7 @@ def snapshot(session: Session, project: Project, state: ProjectState) -> Snapsho
     files = {image.id: image.file_path for image in repo.images_of(session, project_id=project.id)}
     with state.lock:
         labels = state.labels.copy()
+        fit_labels = state.training_labels()
         image_ids = state.image_ids.copy()
         names = [state.class_names[i] for i in state.label_ids]
     sources: dict[str, int] = {}
@@ -51,8 +54,8 @@ def snapshot(session: Session, project: Project, state: ProjectState) -> Snapsho
         elif labels[k] >= 0:
             sources[row.source] = sources.get(row.source, 0) + 1
     return Snapshot(project.name, project.id, state.model_id, names, image_ids, state.embeddings,
-                    [files.get(i) for i in image_ids.tolist()], labels, sources, state.head, state.logit_scale,
-                    state.center)
+                    [files.get(i) for i in image_ids.tolist()], labels, fit_labels, sources, state.head,
+                    state.logit_scale, state.center)
 
 
 def check_labels(data: Snapshot) -> None:
@@ -83,22 +86,38 @@ def split(labels: np.ndarray, *, holdout: float, seed: int) -> tuple[np.ndarray,
     return train, held_out
 
 
-def fit_on(data: Snapshot, train: np.ndarray) -> Classifier:
-    """The project's classifier refitted on the training share (seeded as the live state seeds it, so
-    with no held-out share it is the live classifier exactly)."""
-    return fit_classifier(data.embeddings[train], data.labels[train], num_classes=len(data.class_names),
-                          text_head=data.head, logit_scale=data.logit_scale,
-                          rng=np.random.default_rng([data.project_id, train.size]), center=data.center)
+def training_labels(data: Snapshot, held: np.ndarray) -> np.ndarray:
+    """The live classifier's training labels with the held-out share unlabeled (-1: back in the pool)."""
+    labels = np.where(data.fit_labels >= 0, data.fit_labels, -1)
+    labels[held] = -1
+    return labels
+
+
+def fit_on(data: Snapshot, held: np.ndarray) -> Classifier:
+    """The project's classifier (core.labeling.semi.fit_semi over every embedded image, as the live state
+    fits it, seeded the same way) with the held-out labels left out: with no held-out share it is the
+    live classifier exactly."""
+    labels = training_labels(data, held)
+    rng = np.random.default_rng([data.project_id, int((labels >= 0).sum())])
+    return fit_semi(data.embeddings, labels, num_classes=len(data.class_names), text_head=data.head,
+                    logit_scale=data.logit_scale, rng=rng, center=data.center)
 
 
 def head_arrays(classifier: Classifier, dim: int) -> dict[str, np.ndarray]:
     """The classifier as dense arrays (the ONNX head and head.safetensors): Delta and offset on every
-    class (zero where the probe does not act), the gate (inf: always on)."""
+    class (zero where the probe does not act), the gate (inf: always on), the class means (zero weight
+    when the probe is used)."""
     k = classifier.num_classes
     delta, offset = np.zeros((dim, k), np.float32), np.zeros(k, np.float32)
     if classifier.weights is not None and classifier.offset is not None and classifier.classes is not None:
         delta[:, classifier.classes] = classifier.weights
         offset[classifier.classes] = classifier.offset
     head = classifier.text_head if classifier.text_head is not None else np.zeros((k, dim), np.float32)
+    means = classifier.means
     return {"text_head": np.asarray(head, np.float32), "logit_scale": np.array([classifier.logit_scale], np.float32),
-            "delta": delta, "offset": offset, "gate": np.array([classifier.gate], np.float32)}
+            "delta": delta, "offset": offset, "gate": np.array([classifier.gate], np.float32),
+            "means": np.zeros((k, dim), np.float32) if means is None else np.asarray(means.means, np.float32),
+            "means_center": np.zeros(dim, np.float32) if means is None else np.asarray(means.center, np.float32),
+            "means_scale": np.array([0.0 if means is None else means.scale], np.float32),
+            "means_known": np.ones(k, np.float32) if means is None else np.asarray(means.known, np.float32),
+            "means_weight": np.array([classifier.means_weight if means is not None else 0.0], np.float32)}

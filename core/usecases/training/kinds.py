@@ -42,7 +42,7 @@ def build_head(data: Snapshot, train: np.ndarray, held: np.ndarray, *, clip: Any
     """model.onnx + head.safetensors of the classifier refitted on the training share."""
     from core.models.export_onnx import OPSET, export_clip_head, preprocess_config, save_arrays
 
-    classifier = fit_on(data, train)
+    classifier = fit_on(data, held)
     arrays = head_arrays(classifier, data.embeddings.shape[1])
     pre = preprocess_config(clip.preprocess)
     export_clip_head(clip.module, arrays, folder / "model.onnx", image_size=pre["image_size"])
@@ -51,10 +51,10 @@ def build_head(data: Snapshot, train: np.ndarray, held: np.ndarray, *, clip: Any
     return Built(config=config, held_probs=classifier.predict_proba(data.embeddings[held]))
 
 
-def teacher_targets(data: Snapshot, train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities of the classifier refitted on the training share for every image, positions of the
-    confident unlabeled images)."""
-    probs = fit_on(data, train).predict_proba(data.embeddings)
+def teacher_targets(data: Snapshot, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities of the classifier refitted without the held-out labels for every image, positions of
+    the confident unlabeled images)."""
+    probs = fit_on(data, held).predict_proba(data.embeddings)
     unlabeled = np.flatnonzero(data.labels < 0)
     return probs, unlabeled[probs[unlabeled].max(axis=1) >= CONFIDENT]
 
@@ -63,7 +63,7 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
                   workdir: Path, on_step: Stop | None) -> Built:
     from core.models import student as net
 
-    probs, confident = teacher_targets(data, train)
+    probs, confident = teacher_targets(data, held)
     rng = np.random.default_rng([data.project_id, 7])
     shuffled = rng.permutation(confident)
     check = shuffled[: int(round(0.2 * shuffled.size))]           # agreement is measured on these, never trained
@@ -75,7 +75,7 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
         raise InvalidInput(f"project '{data.project}': no image files to train on (no readable copies)")
     targets = probs[usable].copy()
     human = np.isin(usable, train)
-    targets[human] = np.eye(len(data.class_names), dtype=np.float32)[data.labels[np.array(usable)[human]]]
+    targets[human] = np.eye(len(data.class_names), dtype=np.float32)[data.fit_labels[np.array(usable)[human]]]
     module, weights = net.build_student(options.name, num_classes=len(data.class_names), pretrained=options.pretrained)
     settings = net.TrainSettings(epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size,
                                  num_workers=options.num_workers)

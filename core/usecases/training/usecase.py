@@ -24,7 +24,7 @@ from core.usecases.models import ModelProvider
 from core.usecases.scoring import PredictSummary
 from core.usecases.training import card
 from core.usecases.training.classify import classify_files, exported_probs
-from core.usecases.training.data import Snapshot, check_labels, snapshot, split
+from core.usecases.training.data import Snapshot, check_labels, snapshot, split, training_labels
 from core.usecases.training.evaluate import evaluate
 from core.usecases.training.kinds import Built, Stopped, build_head, build_student
 from core.usecases.training.results import KINDS, ClassifyReport, StudentOptions, TrainReport
@@ -51,7 +51,8 @@ class Training:
             data = snapshot(act.session, row, self.states.get(act.session, row))
             spec = self.models.spec(row)
         check_labels(data)
-        train, held = split(data.labels, holdout=holdout, seed=seed)
+        _, held = split(data.labels, holdout=holdout, seed=seed)
+        train = np.flatnonzero(training_labels(data, held) >= 0)  # audits stay out, as in the live fit
         folder = _fresh_folder(out, resume=kind == "student" and bool(student and student.resume))
         if kind == "head":
             built = build_head(data, train, held, clip=self.models.for_embeddings(spec, data.model_id), folder=folder)
