@@ -75,40 +75,33 @@ def test_ray_embeddings_equal_the_local_pipeline(ray_local: Any, cifar_folder: P
     service.close()
 
 
-def test_stopped_driver_resumes_without_recomputing(ray_local: Any, cifar_folder: Path, tmp_path: Path) -> None:
-    service = service_with(tmp_path / "s.sqlite", cifar_folder, "p")
-    project_id, log = 1, tmp_path / "encoded.log"
+def test_failed_and_stopped_jobs_resume_without_recomputing(ray_local: Any, cifar_folder: Path,
+                                                            tmp_path: Path) -> None:
+    """An actor fails after its first batch; then the driver is stopped after its first write; then the
+    job runs to the end. No run encodes an image an earlier run stored."""
+    service = service_with(tmp_path / "r.sqlite", cifar_folder, "p")
+    logs = [tmp_path / f"run{k}.log" for k in range(3)]
 
-    def stop_after_first_write(done: int, total: int) -> None:
+    def run(**options: Any) -> Any:
+        return embed_project_ray(service.context.sessions, tiny_spec(), project_id=1, options=SMALL,
+                                 max_pixels=10**8, **options)
+
+    with pytest.raises(ModelLoadError, match="run the same command again to resume"):
+        run(actor=logging_embedder(logs[0], fail_after=1))
+    after_failure = stored_ids(service, "p")
+    assert len(after_failure) < 40 and after_failure <= set(logged_ids(logs[0]))
+
+    def stop(done: int, total: int) -> None:
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        embed_project_ray(service.context.sessions, tiny_spec(), project_id=project_id, options=SMALL,
-                          max_pixels=10**8, on_progress=stop_after_first_write, actor=logging_embedder(log))
-    kept = stored_ids(service, "p")
-    assert 0 < len(kept) < 40
-    log.unlink()
-    summary = embed_project_ray(service.context.sessions, tiny_spec(), project_id=project_id, options=SMALL,
-                                max_pixels=10**8, actor=logging_embedder(log))
-    encoded = logged_ids(log)
-    assert (summary.cached, summary.computed) == (len(kept), 40 - len(kept))
-    assert sorted(encoded) == sorted(set(encoded)) and not kept & set(encoded)
-    assert kept | set(encoded) == stored_ids(service, "p") and len(stored_ids(service, "p")) == 40
-    service.close()
+        run(actor=logging_embedder(logs[1]), on_progress=stop)
+    after_stop = stored_ids(service, "p")
+    assert len(after_failure) < len(after_stop) < 40 and not after_failure & set(logged_ids(logs[1]))
 
-
-def test_failed_actor_job_resumes_without_recomputing(ray_local: Any, cifar_folder: Path, tmp_path: Path) -> None:
-    service = service_with(tmp_path / "f.sqlite", cifar_folder, "p")
-    log = tmp_path / "encoded.log"
-    with pytest.raises(ModelLoadError, match="run the same command again to resume"):
-        embed_project_ray(service.context.sessions, tiny_spec(), project_id=1, options=SMALL, max_pixels=10**8,
-                          actor=logging_embedder(log, fail_after=1))
-    kept = stored_ids(service, "p")
-    assert len(kept) < 40 and kept <= set(logged_ids(log))
-    log.unlink(missing_ok=True)
-    summary = embed_project_ray(service.context.sessions, tiny_spec(), project_id=1, options=SMALL,
-                                max_pixels=10**8, actor=logging_embedder(log))
-    encoded = set(logged_ids(log))
-    assert (summary.cached, summary.computed, summary.failed) == (len(kept), 40 - len(kept), [])
-    assert not kept & encoded and kept | encoded == stored_ids(service, "p")
+    summary = run(actor=logging_embedder(logs[2]))
+    encoded = logged_ids(logs[2])
+    assert (summary.cached, summary.computed, summary.failed) == (len(after_stop), 40 - len(after_stop), [])
+    assert len(encoded) == len(set(encoded)) and not after_stop & set(encoded)
+    assert after_stop | set(encoded) == stored_ids(service, "p") and len(stored_ids(service, "p")) == 40
     service.close()
