@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 from core.store import bulk, repo
 from core.store.db import make_engine
 from core.store.migrate import upgrade
-from core.store.schema import CurrentLabel, Event, Image, LabelClass, Lease, Project, User, utcnow
+from core.store.schema import CurrentLabel, Event, Image, LabelClass, Lease, Prediction, Project, User, utcnow
 from core.usecases.team import leases
 from tests import pg
 
 pytestmark = pytest.mark.postgres
-PROJECTS, PER_PROJECT, DIM, MODEL = 40, 1000, 512, "m@test"
+PROJECTS, PER_PROJECT, DIM, MODEL, ASKED = 40, 1000, 512, "m@test", 7
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +63,9 @@ def _fill(session: Session) -> None:
     bulk.insert_rows(session, CurrentLabel, [
         {"image_id": i, "project_id": project(i), "label_id": project(i), "source": "import", "event_id": i,
          "updated_at": now} for i in labeled])
+    asked = np.arange((ASKED - 1) * PER_PROJECT + 1, ASKED * PER_PROJECT + 1)
+    repo.add_prediction_run(session, project_id=ASKED, model_id=MODEL, model_version="zero-shot", prompts_hash=None,
+                            label_ids=[ASKED], image_ids=asked, probs=np.ones((PER_PROJECT, 1), dtype=np.float32))
     bulk.insert_rows(session, Lease, [
         {"image_id": i, "slot": 0, "project_id": project(i), "user_id": 1,
          "expires_at": now + timedelta(minutes=i % 7 - 3), "done": i % 4 == 0, "created_at": now}
@@ -87,7 +90,6 @@ def plans(engine: Engine, call: Callable[[Session], Any]) -> list[str]:
         return ["\n".join(conn.exec_driver_sql("EXPLAIN " + s, p).scalars()) for s, p in sent]
 
 
-ASKED = 7
 # query -> (the store function's call, the index of migration 0007 its plan must use, or None: any index)
 HOT: dict[str, tuple[Callable[[Session], Any], str | None]] = {
     "status: image count": (lambda s: repo.image_count(s, project_id=ASKED),
@@ -124,3 +126,7 @@ def test_copy_wrote_every_row(engine: Engine) -> None:
         assert session.scalar(select(func.count()).select_from(Image)) == PROJECTS * PER_PROJECT
     assert len(ids) == PER_PROJECT - PER_PROJECT // 50 and vectors.shape == (len(ids), DIM)
     assert np.allclose(vectors, 1 / np.sqrt(DIM), atol=1e-3)
+    with Session(engine) as session:
+        run = repo.latest_run(session, project_id=ASKED)
+        rows = session.execute(select(Prediction.label_id, Prediction.confidence).where(Prediction.run_id == run.id))
+        assert sorted(set(rows)) == [(ASKED, 1.0)] and run.label_ids == [ASKED]
