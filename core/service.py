@@ -54,13 +54,13 @@ class Service:
         self.team = Team(self.context, self.states)
         self.browse = Browse(self.context, models=self.models, states=self.states, thumbnails=self.workspace.thumbs)
         self.exporting = Exporting(self.context)
+        self.training = Training(self.context, self.models, self.states, self.workspace,
+                                 estimate=self.labeling.estimate)
         self.jobs = Jobs(self.context, models=self.models, importing=self.importing, embedding=self.embedding,
-                         workspace=self.workspace)
+                         workspace=self.workspace, predict_exported=self.training.predict_exported)
         self.regions = Regions(self.context, classifier=StateCropClassifier(self.context, self.models, self.states),
                                thumbnails=self.workspace.thumbs, jobs=self.workspace.jobs,
                                model_id_of=self.states.model_id)
-        self.training = Training(self.context, self.models, self.states, self.workspace,
-                                 estimate=self.labeling.estimate)
 
     def prepare_demo(self, project: str | None = None) -> DemoResult:
         """Create the demo project (once) and start its import + embedding + prediction job."""

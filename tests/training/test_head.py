@@ -128,3 +128,20 @@ def test_classify_imports_no_torch(head_folder: Path, tmp_path: Path, cifar_dir:
     assert done.returncode == 0, done.stderr
     assert "skipped" in done.stderr and "broken.jpg" in done.stderr
     assert json.loads(done.stdout)["predictions"][0]["path"] == str(image)
+
+
+def test_a_second_batch_is_scored_by_the_exported_classifier(service, head_folder: Path, cifar_dir: Path,
+                                                             tmp_path: Path) -> None:
+    """After set-classifier, an import job scores the new images with the exported model too."""
+    from tests.training.conftest import copy_cifar
+
+    service.training.set_classifier("c", head_folder)
+    batch = copy_cifar(cifar_dir, tmp_path / "second", start=20, count=1, classes=["cat", "dog"])
+    job = service.jobs.start_import("c", [batch], embed=True)
+    done = service.jobs.wait(job.job_id, timeout=300)
+    assert done.status == "done", done
+    exported = done.result["exported"]  # type: ignore[index]
+    assert exported["images"] == 102 and exported["model_version"] == f"exported:{head_folder.name}"
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="c")
+        assert repo.latest_run(session, project_id=project.id).model_version == exported["model_version"]

@@ -7,7 +7,7 @@ who sees every job."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.config import parse_pretrained
@@ -21,18 +21,22 @@ from core.usecases.jobs.results import JobResult, JobStatus
 from core.usecases.jobs.runner import Progress
 from core.usecases.jobs.workspace import Workspace
 from core.usecases.models import ModelProvider
+from core.usecases.scoring import PredictSummary
 
 MAX_UPLOADS = 1000
 
 
 class Jobs:
     def __init__(self, context: Context, *, models: ModelProvider, importing: Importing, embedding: Embedding,
-                 workspace: Workspace) -> None:
+                 workspace: Workspace, predict_exported: Callable[[str], PredictSummary] | None = None) -> None:
+        """`predict_exported`: scores a project with the classifier exported from it (`clipmark
+        set-classifier`), so a second batch is labeled with the model the first one produced."""
         self.context = context
         self.models = models
         self.importing = importing
         self.embedding = embedding
         self.workspace = workspace
+        self.predict_exported = predict_exported
 
     def list(self, project: str | None = None, *, annotator: str | None = None) -> list[JobStatus]:
         """The jobs `annotator` may see (their own; every job for admins), newest first."""
@@ -131,7 +135,15 @@ class Jobs:
         if (not embedded["computed"] and not embedded["cached"]) or progress.cancelled():
             return {"embed": embedded}
         progress.stage("predict")
-        return {"embed": embedded, "predict": self.embedding.predict(project).as_dict()}
+        result = {"embed": embedded, "predict": self.embedding.predict(project).as_dict()}
+        if self.predict_exported is not None and self._classifier_dir(project):
+            progress.stage("exported classifier")
+            result["exported"] = self.predict_exported(project).as_dict()
+        return result
+
+    def _classifier_dir(self, project: str) -> str | None:
+        with self.context.read_sessions.begin() as session:
+            return (self.context.project(session, project).settings or {}).get("classifier_dir")
 
     # -- who sees which job ------------------------------------------------------------------------
 
