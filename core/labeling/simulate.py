@@ -130,8 +130,9 @@ def _run_one(data: SimData, *, strategy: str, seed: int, grid: list[int], logit_
         if probs is not None and used > labeled.sum():
             track.draw(labeled, need=used - int(labeled.sum()))
             candidates = np.flatnonzero(~labeled)
-            context = labeled_context(data.image_embeddings, np.where(labeled, data.labels, -1), probs,
-                                      head=data.text_embeddings, logit_scale=logit_scale, center=center, rng=rng)
+            learned = np.where(labeled & ~track.audited, data.labels, -1)  # audits steer nothing, as in the app
+            context = labeled_context(data.image_embeddings, learned, probs, head=data.text_embeddings,
+                                      logit_scale=logit_scale, center=center, rng=rng)
             chosen = select(strategy, probs[candidates], data.image_embeddings[candidates],
                             n=used - int(labeled.sum()), rng=rng, context=context)
             labeled[candidates[chosen.indices]] = True
