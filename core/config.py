@@ -94,7 +94,7 @@ class Settings:
             import_roots=import_roots(env.get("CLIPMARK_IMPORT_ROOTS", "")),
             engine=env.get("CLIPMARK_ENGINE") or "local",
             engine_address=env.get("CLIPMARK_RAY_ADDRESS") or None,
-            engine_actors=int(env.get("CLIPMARK_RAY_ACTORS") or 2),
+            engine_actors=whole_number(env.get("CLIPMARK_RAY_ACTORS") or "2", field="CLIPMARK_RAY_ACTORS"),
             engine_path_map=path_map(env.get("CLIPMARK_RAY_PATH_MAP", "")),
         )
 
@@ -118,6 +118,13 @@ class Settings:
 def import_roots(text: str) -> tuple[Path, ...]:
     """`CLIPMARK_IMPORT_ROOTS`: folders separated by os.pathsep (':' on POSIX); blanks ignored."""
     return tuple(Path(part) for part in text.split(os.pathsep) if part.strip())
+
+
+def whole_number(text: str, *, field: str) -> int:
+    """A positive whole number from the environment; ValueError naming the variable otherwise."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{field}: must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def path_map(text: str) -> tuple[tuple[str, str], ...]:

@@ -32,6 +32,8 @@ def test_an_engine_address_makes_ray_the_default() -> None:
     assert settings.engine_path_map == (("/data/images", "s3://bucket/images"), ("/mnt/x", "gs://y"))
     with pytest.raises(ValueError, match="CLIPMARK_RAY_PATH_MAP: '/data' is not STORE_PREFIX=CLUSTER_PREFIX"):
         path_map("/data")
+    with pytest.raises(ValueError, match="CLIPMARK_RAY_ACTORS: must be a whole number >= 1, got 'two'"):
+        Settings.from_env({"CLIPMARK_RAY_ACTORS": "two"})
 
 
 def test_paths_are_mapped_by_the_first_matching_prefix() -> None:
