@@ -170,3 +170,27 @@ def test_fold_weights_give_the_expected_accuracy_and_none_is_the_plain_test() ->
     # a loss on a collection where zero-shot is right 70% of the time
     trade = np.array([True, False] + [True] * 6 + [False] * 2)
     assert clearly_better(trade, right, np.ones(10)) and not clearly_better(trade, right, weight)
+
+
+def _state(emb: np.ndarray, k: int, head: np.ndarray | None) -> object:
+    from core.usecases.labeling.queue import ProjectState
+
+    n = emb.shape[0]
+    return ProjectState(project_id=1, model_id="m", label_ids=list(range(100, 100 + k)),
+                        image_ids=np.arange(1, n + 1), embeddings=emb, head=head, logit_scale=100.0,
+                        labels=np.full(n, -1), unembedded=[], labeled_unembedded=set(), skipped={})
+
+
+def test_the_queue_runs_auto_typical_first_then_error_seeking_on_the_semi_learner() -> None:
+    emb, y = _clusters(k=4, per=30)
+    state = _state(emb, 4, None)
+    state.refit()  # type: ignore[attr-defined]
+    assert state.strategy == "auto"  # type: ignore[attr-defined]
+    assert {r.strategy for r in state.queue} == {"typical_first"}  # type: ignore[attr-defined]
+    for row in range(0, 120, 30):  # one label in each class: typical-first hands over
+        for extra in range(2):
+            state.set_label(row + extra + 1, 100 + int(y[row]))  # type: ignore[attr-defined]
+    state.refit()  # type: ignore[attr-defined]
+    assert {r.strategy for r in state.queue} == {"error_seeking"}  # type: ignore[attr-defined]
+    assert state.classifier.version.endswith("-class-means")  # type: ignore[attr-defined]
+    assert state.context is not None and state.context.labels.size == 8  # type: ignore[attr-defined]
