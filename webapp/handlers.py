@@ -206,8 +206,10 @@ def model_status(service: Service, project: str = "") -> dict[str, Any]:
 
 def next_item(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:
     """The next image to label with its top-k and why it was queued (item None when done)."""
-    items = service.labeling.next_items(project, annotator=user_of(service, request), n=1, k=TOP_K)
-    return to_json({"item": items[0] if items else None, "progress": service.labeling.progress(project)})
+    user = user_of(service, request)
+    items = service.labeling.next_items(project, annotator=user, n=1, k=TOP_K)
+    return to_json({"item": items[0] if items else None, "progress": service.labeling.progress(project,
+                                                                                              annotator=user)})
 
 
 def decide(service: Service, project: str, image_id: int, action: str, label: str = "",
@@ -218,7 +220,7 @@ def decide(service: Service, project: str, image_id: int, action: str, label: st
     decided = service.labeling.decide(project, image_id=image_id, action=action, label=label or None,
                                       annotator=user, next_n=1, k=TOP_K)
     return to_json({"decision": decided.decision, "item": decided.next[0] if decided.next else None,
-                    "progress": service.labeling.progress(project)})
+                    "progress": service.labeling.progress(project, annotator=user)})
 
 
 def undo(service: Service, project: str, request: gr.Request | None = None) -> dict[str, Any]:

@@ -3,11 +3,13 @@ resolves the project and the acting annotator (checked for the permission) once.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import select, true
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.config import Settings
@@ -51,6 +53,8 @@ class Context:
             upgrade(self.engine)
         self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.read_sessions: sessionmaker[Session] = make_sessionmaker(read_only(self.engine))
+        self._known_users: set[str] = set()  # users exist for good (they are disabled, never deleted)
+        self._known_lock = threading.Lock()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -61,6 +65,8 @@ class Context:
         """One transaction for one user action (committed on leaving, rolled back on an error).
         Read-only actions (`write=False`) use a deferred transaction, so they never wait for the
         SQLite write lock."""
+        if not write:
+            self._ensure_user(annotator)
         factory = self.sessions if write else self.read_sessions
         with factory.begin() as session:
             found = None if project is None else self._both(session, project, annotator)
@@ -70,6 +76,27 @@ class Context:
             user = self.annotator(session, annotator, permission)
             row = None if project is None else self.project(session, project)
             yield Action(session=session, project=row, annotator=user)
+
+    def _ensure_user(self, name: str | None) -> None:
+        """Create, in a short write transaction of its own, the user a read-only action would otherwise
+        create inside its deferred one (the local operator; anyone before team mode): a deferred
+        SQLite transaction that writes fails with "database is locked" when another writer was first."""
+        key = self.settings.user if name is None else name
+        with self._known_lock:
+            if key in self._known_users:
+                return
+        with self.read_sessions.begin() as session:
+            missing = repo.user_by_name(session, name=key) is None
+            creates = missing and (name is None or not repo.team_mode(session))
+        if creates:
+            try:
+                with self.sessions.begin() as session:
+                    repo.get_or_create_user(session, name=key, role="admin")
+            except IntegrityError:
+                pass  # another request created it meanwhile
+        if not missing or creates:
+            with self._known_lock:
+                self._known_users.add(key)
 
     def _both(self, session: Session, project: str, annotator: str | None) -> tuple[User, Project] | None:
         """The annotator and the project in one query (the common case); None when either is missing."""

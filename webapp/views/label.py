@@ -25,7 +25,7 @@ Outputs = tuple[str, str, int | None]
 VERBS = {"accept": "accepted as", "correct": "labeled", "skip": "skipped"}
 
 
-def view(service: Service, project: str, items: Sequence[Item], *, last: str = "") -> Outputs:
+def view(service: Service, project: str, items: Sequence[Item], *, annotator: str, last: str = "") -> Outputs:
     """(card html, side html, image id shown) of the first of `items`. Its display copy is made now if
     needed; the next ones are made in the background and referenced once ready, so the browser has them."""
     item, ahead = (items[0], items[1:]) if items else (None, ())
@@ -38,12 +38,13 @@ def view(service: Service, project: str, items: Sequence[Item], *, last: str = "
     ready = service.browse.prefetch_thumbnails(ahead, size=DISPLAY_SIZE)
     prefetch = [render.file_url(path) for path in ready if path is not None]
     return (render.card(item, url=url, error=error, prefetch=prefetch),
-            render.side(item, service.labeling.progress(project), last=last), item.image_id if item else None)
+            render.side(item, service.labeling.progress(project, annotator=annotator), last=last),
+            item.image_id if item else None)
 
 
 def show_next(service: Service, project: str, annotator: str, *, last: str = "") -> Outputs:
     return view(service, project, service.labeling.next_items(project, annotator=annotator, n=1 + PREFETCH, k=TOP_K),
-                last=last)
+                annotator=annotator, last=last)
 
 
 def ui_show(service: Service, project: str | None,
@@ -61,10 +62,11 @@ def decide_and_next(service: Service, project: str | None, current: int | None, 
     project = need_project(project)
     if current is None:
         raise InvalidInput("image: there is no image on screen to decide on; open the Label tab again")
+    user = user_of(service, request)
     decided = service.labeling.decide(project, image_id=int(current), action=action, label=label or None,
-                                      annotator=user_of(service, request), next_n=1 + PREFETCH, k=TOP_K)
+                                      annotator=user, next_n=1 + PREFETCH, k=TOP_K)
     shown = "" if action == "skip" else f" {decided.decision.label}"
-    return view(service, project, decided.next, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
+    return view(service, project, decided.next, annotator=user, last=f"#{current} {VERBS[action]}{shown} · Z undoes it")
 
 
 def ui_accept(service: Service, project: str | None, current: int | None, request: gr.Request | None = None) -> Outputs:
@@ -90,7 +92,8 @@ def ui_undo(service: Service, project: str | None, request: gr.Request | None = 
     item = replace(service.labeling.item(project, undone.image_id, k=TOP_K), reason=Reason("undone", 0.0))
     ahead = [i for i in service.labeling.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
              if i.image_id != item.image_id][:PREFETCH]
-    return view(service, project, [item, *ahead], last=f"Undid your {undone.action} of #{undone.image_id}")
+    return view(service, project, [item, *ahead], annotator=user,
+                last=f"Undid your {undone.action} of #{undone.image_id}")
 
 
 def ui_classes(service: Service, project: str | None) -> str:
