@@ -37,3 +37,31 @@ def test_read_only_actions_write_nothing_inside_their_transaction(tmp_path: Path
         assert repo.user_by_name(session, name="operator") is not None
         assert repo.user_by_name(session, name="newcomer") is not None
     service.close()
+
+
+def test_a_state_built_in_a_read_only_action_stores_its_text_head_in_a_transaction_of_its_own(
+        tmp_path: Path) -> None:
+    from core.models.clip import load_image_text_model
+    from core.models.tiny import tiny_spec
+    from core.store import repo
+    from core.usecases.scoring import ensure_text_head
+
+    service = Service(Settings(db=str(tmp_path / "h.sqlite")))
+    service.projects.create("p", classes=[ClassSpec("cat"), ClassSpec("dog")])
+    model = load_image_text_model(tiny_spec(), device="cpu")
+    written: list[str] = []
+
+    @event.listens_for(service.context.engine, "before_cursor_execute")
+    def record(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if conn.get_execution_options().get(READ_ONLY) and statement.lstrip().upper().startswith(WRITES):
+            written.append(statement)
+
+    with service.context.read_sessions.begin() as session:
+        project = repo.project_by_name(session, name="p")
+        classes = repo.classes_of(session, project_id=project.id)
+        head, _, key = ensure_text_head(session, lambda: model, project_id=project.id, model_id=model.model_id,
+                                        classes=classes, writer=service.context.sessions.begin)
+    assert written == [] and head.shape[0] == 2
+    with service.context.read_sessions.begin() as session:
+        assert repo.text_head(session, project_id=project.id, model_id=model.model_id, prompts_hash=key) is not None
+    service.close()

@@ -51,6 +51,11 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(**{READ_ONLY: True})
 
 
+def is_read_only(session: Session) -> bool:
+    """Whether `session`'s transaction is a read-only one (began deferred: it must not write)."""
+    return bool(session.connection().get_execution_options().get(READ_ONLY, False))
+
+
 def _sqlite_begin(connection) -> None:  # type: ignore[no-untyped-def]
     """Take the write lock when the transaction starts: a deferred transaction that reads and then
     writes fails at once with 'database is locked' when another process wrote in between, whereas

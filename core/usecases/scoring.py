@@ -4,6 +4,7 @@ from the classes' prompt ensembles, and store prediction runs."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,17 +68,22 @@ def head_key(classes: list[LabelClass]) -> str:
 
 def ensure_text_head(
     session: Session, model_loader: Callable[[], ImageTextModel], *, project_id: int, model_id: str,
-    classes: list[LabelClass],
+    classes: list[LabelClass], writer: Callable[[], AbstractContextManager[Session]] | None = None,
 ) -> tuple[np.ndarray, float, str]:
-    """(head K x D, logit_scale, prompts_hash): from the store, or computed with the model once."""
+    """(head K x D, logit_scale, prompts_hash): from the store, or computed with the model once.
+    `writer`: a transaction of its own to store a new head in, for callers whose `session` is
+    read-only (the head is computed before it opens, so the write lock is held only to insert)."""
     key = head_key(classes)
     stored = repo.text_head(session, project_id=project_id, model_id=model_id, prompts_hash=key)
     if stored is not None:
         return repo.head_matrix(stored), stored.logit_scale, key
     model = model_loader()
     head = text_head(model.encode_texts, prompts_per_class(classes))
-    repo.save_text_head(session, project_id=project_id, model_id=model_id, prompts_hash=key,
-                        label_ids=[c.id for c in classes], vectors=head, logit_scale=model.logit_scale)
+    with writer() if writer is not None else nullcontext(session) as target:
+        if writer is None or repo.text_head(target, project_id=project_id, model_id=model_id,
+                                            prompts_hash=key) is None:
+            repo.save_text_head(target, project_id=project_id, model_id=model_id, prompts_hash=key,
+                                label_ids=[c.id for c in classes], vectors=head, logit_scale=model.logit_scale)
     return head, model.logit_scale, key
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import ModelLoadError
 from core.store import repo
+from core.store.db import is_read_only
 from core.store.schema import LabelClass, Project
 from core.usecases import scoring
 from core.usecases.context import Context
@@ -76,7 +77,8 @@ class ProjectStates:
             try:
                 head, scale, key = scoring.ensure_text_head(
                     session, lambda: self.models.for_embeddings(spec, model_id), project_id=project.id,
-                    model_id=model_id, classes=classes)
+                    model_id=model_id, classes=classes,
+                    writer=self.context.sessions.begin if is_read_only(session) else None)
             except ModelLoadError:
                 return None
             keys.append(key)
