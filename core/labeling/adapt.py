@@ -109,8 +109,12 @@ class Classifier:
     def _plus_means(self, emb: np.ndarray, out: np.ndarray) -> np.ndarray:
         """Zero-shot (or uniform) plus `means_weight` x the class means' log-probabilities, gated."""
         assert self.means is not None
-        rows = np.arange(emb.shape[0]) if not np.isfinite(self.gate) else np.flatnonzero(top_gap(out) <= self.gate)
-        out[rows] += np.float32(self.means_weight) * self.means.log_probs(emb[rows])
+        weight = np.float32(self.means_weight)
+        if not np.isfinite(self.gate):  # every row: no N x D gather
+            out += weight * self.means.log_probs(emb)
+            return out
+        rows = np.flatnonzero(top_gap(out) <= self.gate)
+        out[rows] += weight * self.means.log_probs(emb[rows])
         return out
 
     def predict_proba(self, embeddings: np.ndarray, *, zero_shot_logits: np.ndarray | None = None) -> np.ndarray:
