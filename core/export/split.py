@@ -3,7 +3,8 @@ regions only) with a leak check: near-duplicate images (cosine of their cached e
 threshold) are moved into one split, so no copy of a training image is tested on.
 
 The plan holds three small arrays per image (id, class, split), never records; the leak check needs
-the project's embeddings (N x D float32) and compares them in blocks of bounded size."""
+the project's embeddings (N x D float32) and compares them in blocks of bounded size, through an
+approximate nearest-neighbour index (faiss) above core.labeling.neighbors.EXACT_LIMIT rows."""
 
 from __future__ import annotations
 
@@ -16,10 +17,9 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict
 from core.export.records import Record
+from core.labeling import neighbors
 from core.store import repo
 from core.store.schema import Project
-
-BLOCK_CELLS = 8_000_000  # similarity cells computed at once (32 MB of float32)
 
 
 @dataclass(frozen=True)
@@ -56,30 +56,17 @@ def _largest_remainder(n: int, fractions: Sequence[float]) -> np.ndarray:
 
 
 def near_duplicate_groups(embeddings: np.ndarray, *, threshold: float) -> np.ndarray:
-    """Component label per row of the graph 'cosine > threshold' (rows L2-normalised)."""
+    """Component label per row of the graph 'cosine > threshold' (rows L2-normalised): pairs found
+    all-pairs up to neighbors.EXACT_LIMIT rows, through the faiss index above."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = embeddings.shape[0]
-    groups = np.arange(n)
     if n < 2:
-        return groups
-    step = int(np.clip(BLOCK_CELLS // n, 16, 4096))
-    pending: list[tuple[np.ndarray, np.ndarray]] = []
-    size = 0
-    for start in range(0, n, step):
-        block = embeddings[start : start + step] @ embeddings[start:].T
-        rows, cols = np.nonzero(np.triu(block > threshold, k=1))
-        pending.append((groups[rows + start], groups[cols + start]))
-        size += rows.size
-        if size > 2_000_000 or start + step >= n:
-            a = np.concatenate([p[0] for p in pending])
-            b = np.concatenate([p[1] for p in pending])
-            graph = coo_matrix((np.ones(a.size, dtype=np.int8), (a, b)), shape=(n, n))
-            _, labels = connected_components(graph, directed=False)
-            groups = labels[groups]
-            pending, size = [], 0
-    return groups
+        return np.arange(n)
+    rows, cols, _ = neighbors.close_pairs(embeddings, threshold=threshold)
+    graph = coo_matrix((np.ones(rows.size, dtype=np.int8), (rows, cols)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
 
 
 def keep_groups_together(split: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, int, int, int]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from core.labeling import neighbors
 from core.labeling.adapt import fit_classifier
 
 FOLDS = 5
@@ -66,15 +67,11 @@ def label_error_suspects(probs: np.ndarray, labels: np.ndarray) -> list[Suspect]
 
 
 def near_duplicate_conflicts(
-    embeddings: np.ndarray, labels: np.ndarray, *, threshold: float = DUPLICATE_COSINE, chunk: int = 2048,
+    embeddings: np.ndarray, labels: np.ndarray, *, threshold: float = DUPLICATE_COSINE,
 ) -> list[tuple[int, int, float]]:
-    """Pairs (i, j, cosine) of labeled items above the threshold whose labels differ."""
-    pairs = []
-    for start in range(0, embeddings.shape[0], chunk):
-        sims = embeddings[start : start + chunk] @ embeddings.T
-        rows, cols = np.nonzero(sims >= threshold)
-        for r, c in zip(rows, cols, strict=True):
-            i = start + int(r)
-            if i < c and labels[i] != labels[c]:
-                pairs.append((i, int(c), float(sims[r, c])))
+    """Pairs (i, j, cosine) of labeled items above the threshold whose labels differ (all pairs up to
+    neighbors.EXACT_LIMIT items, through the faiss index above)."""
+    rows, cols, sims = neighbors.close_pairs(embeddings, threshold=threshold, strict=False)
+    differ = labels[rows] != labels[cols]
+    pairs = [(int(i), int(j), float(c)) for i, j, c in zip(rows[differ], cols[differ], sims[differ], strict=True)]
     return sorted(pairs, key=lambda p: -p[2])

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core.store import bulk
+from core.store import bulk, vectors
 from core.store.schema import (
     CurrentLabel,
     Embedding,
@@ -180,6 +180,13 @@ def images_of(session: Session, *, project_id: int) -> list[Image]:
     )
 
 
+def image_ids_of(session: Session, *, project_id: int) -> np.ndarray:
+    """The ids (int64, sorted) of the project's images, without building a row object per image."""
+    ids = session.scalars(
+        select(Image.id).where(Image.project_id == project_id, Image.status == "ok").order_by(Image.id)).all()
+    return np.asarray(ids, dtype=np.int64)
+
+
 def images_missing_embedding(session: Session, *, project_id: int, model_id: str) -> list[tuple[int, str]]:
     cached = select(Embedding.id).where(Embedding.image_id == Image.id, Embedding.model_id == model_id)
     rows = session.execute(
@@ -206,7 +213,15 @@ def add_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int],
 
 
 def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
-    """(image_ids int64 sorted, embeddings float32 re-normalised) of the project's images."""
+    """(image_ids int64 sorted, embeddings float32 re-normalised) of the project's images: from the
+    memory-mapped vector file beside a SQLite database (core.store.vectors), else through SQL."""
+    folder = vectors.folder_of(session)
+    if folder is not None:
+        mapped = vectors.open_vectors(session, folder, project_id=project_id, model_id=model_id)
+        if not mapped.ids.size:
+            return mapped.ids, np.zeros((0, 0), dtype=np.float32)
+        order = None if np.all(np.diff(mapped.ids) > 0) else np.argsort(mapped.ids, kind="stable")
+        return (mapped.ids if order is None else mapped.ids[order]), vectors.normalized_float32(mapped.rows, order)
     rows = session.execute(
         select(Embedding.image_id, Embedding.vector)
         .join(Image, Image.id == Embedding.image_id)

@@ -21,5 +21,5 @@ def test_near_duplicates_with_different_labels() -> None:
     emb[4] = emb[1] + 0.01 * rng.normal(size=16)
     emb /= np.linalg.norm(emb, axis=1, keepdims=True)
     labels = np.array([0, 1, 2, 0, 1, 3])  # (0,5) differ, (1,4) agree
-    pairs = near_duplicate_conflicts(emb, labels, chunk=4)
+    pairs = near_duplicate_conflicts(emb, labels)
     assert [(i, j) for i, j, _ in pairs] == [(0, 5)]

@@ -29,13 +29,12 @@ def build_state(
     else:
         image_ids, embeddings = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     head = head_for(classes) if model_id and len(image_ids) else None
-    embedded = set(image_ids.tolist())
-    all_ids = [i.id for i in repo.images_of(session, project_id=project_id)]
+    all_ids = repo.image_ids_of(session, project_id=project_id)
     state = ProjectState(
         project_id=project_id, model_id=model_id, label_ids=[c.id for c in classes], image_ids=image_ids,
         embeddings=embeddings, head=None if head is None else head[0],
         logit_scale=100.0 if head is None else head[1], labels=np.full(len(image_ids), -1, dtype=np.int64),
-        unembedded=[i for i in all_ids if i not in embedded], labeled_unembedded=set(), skipped={},
+        unembedded=np.setdiff1d(all_ids, image_ids, assume_unique=True).tolist(), labeled_unembedded=set(), skipped={},
         strategy_override=strategy, class_names=repo.class_names(session, project_id=project_id),
     )
     for image_id, current in repo.current_labels(session, project_id=project_id).items():
