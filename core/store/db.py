@@ -23,8 +23,20 @@ def make_engine(db: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    event.listen(engine, "before_cursor_execute", _refuse_writes_when_read_only)
+    return engine
+
+
+WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
+
+
+def _refuse_writes_when_read_only(connection, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+    """A read-only action that writes is a bug: on SQLite its deferred transaction fails with
+    "database is locked" whenever another writer went first, which no test would catch reliably."""
+    if connection.get_execution_options().get(READ_ONLY) and statement.lstrip()[:7].upper().startswith(WRITES):
+        raise ReadOnlyWrite(f"a read-only transaction tried to write: {statement[:80]}")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
@@ -43,6 +55,10 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 READ_ONLY = "clipmark_read_only"
+
+
+class ReadOnlyWrite(RuntimeError):
+    """A programming error: an action opened a read-only transaction and then wrote in it."""
 
 
 def read_only(engine: Engine) -> Engine:
