@@ -29,7 +29,7 @@ def pets(embeddings_dir: Path, tmp_path: Path):  # type: ignore[no-untyped-def]
 def test_decision_is_durable_and_never_comes_back(pets) -> None:  # type: ignore[no-untyped-def]
     service, truth, db, *_ = pets
     first = service.labeling.next_items("pets", annotator="ann", n=3, k=3)
-    assert len(first) == 3 and first[0].reason.strategy in ("margin_diverse", "margin")
+    assert len(first) == 3 and first[0].reason.strategy in ("error_seeking", "margin_diverse", "margin")
     assert all(len(item.top) == 3 for item in first)
     image_id = first[0].image_id
     result = service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id],

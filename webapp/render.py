@@ -19,6 +19,8 @@ REASONS = {
     "entropy": "the model is unsure across several classes",
     "least_confidence": "the model's best guess is weak",
     "cold_start": "it represents a part of the collection nobody has labeled yet",
+    "error_seeking": "the model's proposal is likely wrong here (a weak guess, where corrections have been)",
+    "typical_first": "it is typical of a group of images nobody has labeled yet",
     "random": "picked at random",
     "not embedded yet": "it has no embedding yet (import order)",
     "skipped earlier": "you skipped it earlier",

@@ -12,7 +12,7 @@ from core.errors import InvalidInput
 
 def _simulate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="folder for curve.csv, curve.png, summary.json")
-    p.add_argument("--strategies", default="margin_diverse,margin,random",
+    p.add_argument("--strategies", default="auto,margin_diverse,random",
                    help="comma-separated strategy names")
     p.add_argument("--budget", type=int, required=True, help="labels the oracle gives in all")
     p.add_argument("--step", type=int, required=True, help="labels per round")
