@@ -14,6 +14,7 @@ from core.store import bulk, vectors
 from core.store.schema import (
     CurrentLabel,
     Embedding,
+    EmbeddingCount,
     Event,
     Image,
     LabelClass,
@@ -210,6 +211,24 @@ def add_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int],
         for k, i in enumerate(image_ids)
     ]
     bulk.insert_rows(session, Embedding, rows)
+    _count_embeddings(session, model_id=model_id, image_ids=image_ids)
+
+
+def _count_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int]) -> None:
+    """Add the new rows to embedding_counts, per project of their images (same transaction)."""
+    added: dict[int, int] = {}
+    for start in range(0, len(image_ids), 5_000):
+        chunk = [int(i) for i in image_ids[start : start + 5_000]]
+        for project_id, count in session.execute(select(Image.project_id, func.count()).where(
+                Image.id.in_(chunk)).group_by(Image.project_id)):
+            added[project_id] = added.get(project_id, 0) + count
+    for project_id, count in added.items():
+        row = session.get(EmbeddingCount, (project_id, model_id), with_for_update=True)
+        if row is None:
+            session.add(EmbeddingCount(project_id=project_id, model_id=model_id, count=count))
+        else:
+            row.count += count
+    session.flush()
 
 
 def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -238,12 +257,11 @@ def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tupl
 
 
 def embedded_model_ids(session: Session, *, project_id: int) -> list[tuple[str, int]]:
+    """(model id, embedded images) of the project, most first: one row per model (embedding_counts)."""
     rows = session.execute(
-        select(Embedding.model_id, func.count())
-        .join(Image, Image.id == Embedding.image_id)
-        .where(Image.project_id == project_id)
-        .group_by(Embedding.model_id)
-        .order_by(func.count().desc())
+        select(EmbeddingCount.model_id, EmbeddingCount.count)
+        .where(EmbeddingCount.project_id == project_id, EmbeddingCount.count > 0)
+        .order_by(EmbeddingCount.count.desc(), EmbeddingCount.model_id)
     )
     return [(model_id, count) for model_id, count in rows]
 

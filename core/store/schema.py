@@ -116,6 +116,15 @@ class Embedding(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class EmbeddingCount(Base):
+    """How many embeddings of each model a project's images have, kept by repo.add_embeddings in the
+    same transaction as the rows, so status reads one row per model instead of counting a join."""
+    __tablename__ = "embedding_counts"
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
+    model_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class TextHead(Base):
     """The zero-shot classifier of a project for one model and one set of prompts."""
 
