@@ -9,6 +9,7 @@ import sys
 
 from core.cli.common import Command, Subparsers, add_commands, add_db_project, open_service, print_json
 from core.config import Settings
+from core.usecases.training.results import StudentOptions
 
 
 def _train_args(p: argparse.ArgumentParser) -> None:
@@ -31,8 +32,6 @@ def _train_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
-    from core.usecases.training.results import StudentOptions
-
     # Before torch loads: OpenMP threads spinning between ops starve the decoding workers on a small CPU
     # (1 worker: 0.32 of the bare model's images/s with the default policy, 1.09 with PASSIVE; docs/training.md)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -58,7 +57,7 @@ def _classify_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     """Runs without a database and without torch: numpy, Pillow and onnxruntime only."""
-    from core.usecases.training.classify import classify_files
+    from core.usecases.training.classify import classify_files  # lazy: onnxruntime loads only for this command
 
     report = classify_files(args.model, args.inputs, out=args.out, top_k=args.top_k, progress=True,
                             max_pixels=settings.max_pixels)

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from core.export.records import Record
 from core.export.rows import ExportMeta, Item, Rows, place, provenance, split_folder, timestamp
+from core.segment.masks import mask_to_polygons, rle_decode
 
 
 def categories(classes: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -44,8 +45,6 @@ def segmentation(rle: dict[str, Any], *, masks: str) -> dict[str, Any] | list[li
     """The stored RLE, or the mask's COCO polygons (the RLE again where the mask yields none)."""
     if masks == "rle":
         return {"size": list(rle["size"]), "counts": rle["counts"]}
-    from core.segment.masks import mask_to_polygons, rle_decode
-
     polygons = [p for p in mask_to_polygons(rle_decode(rle)) if len(p) >= 6]  # >= 3 points
     return polygons or {"size": list(rle["size"]), "counts": rle["counts"]}
 

@@ -20,6 +20,7 @@ import numpy as np
 from core.errors import Conflict
 from core.export.names import alternative_name
 from core.export.rows import ExportMeta, Item, Rows, export_name, place, split_folder
+from core.segment.masks import mask_to_polygons, rle_decode
 
 Line = Callable[[dict[str, Any], int], str]
 
@@ -69,8 +70,6 @@ def box_line(instance: dict[str, Any], cls: int) -> str:
 
 def polygon_line(instance: dict[str, Any], cls: int) -> str:
     """`cls x1 y1 x2 y2 ...`: the largest polygon of the mask, normalised."""
-    from core.segment.masks import mask_to_polygons, rle_decode
-
     height, width = instance["rle"]["size"]
     polygons = [p for p in mask_to_polygons(rle_decode(instance["rle"])) if len(p) >= 6]
     points = max(polygons, key=polygon_area) if polygons else _box_corners(instance["bbox"])

@@ -20,6 +20,7 @@ import numpy as np
 
 from core.errors import InvalidInput, ModelLoadError
 from core.models.base import file_sha256
+from core.models.clip import select_device
 from core.models.sam_tiny import TINY_NAME, seeded
 from core.models.sam_weights import (  # noqa: F401  (re-exported: the registry is part of this module's API)
     DEFAULT_CACHE_DIR,
@@ -132,8 +133,6 @@ def load_segmenter(
     spec: SegmenterSpec, *, device: str | None = None, cache_dir: str | Path | None = None
 ) -> SamSegmenter:
     """Build the segmenter `spec` names on `device` (default: CUDA, then MPS, then CPU)."""
-    from core.models.clip import select_device
-
     chosen = select_device(device)
     model_id = spec.model_id  # fails fast on a missing file or a vit_t without checkpoint
     source = spec.source

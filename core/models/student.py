@@ -22,6 +22,7 @@ import numpy as np
 
 from core.errors import ImageError, InvalidInput, ModelLoadError
 from core.io.images import DEFAULT_MAX_PIXELS, open_rgb
+from core.models.export_onnx import export_graph
 
 STUDENTS = ("mobilenetv3_small_100", "resnet18", "efficientnet_b0")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -278,8 +279,6 @@ def export_student(module: Any, folder: str | Path, *, image_size: int, metadata
     """model.onnx (image -> probs, dynamic batch) and model.safetensors of the trained student."""
     import torch
     from safetensors.torch import save_file
-
-    from core.models.export_onnx import export_graph
 
     module = module.float().cpu().eval()
     graph = torch.nn.Sequential(module, torch.nn.Softmax(dim=1))

@@ -12,14 +12,13 @@ from core.io.sources import read_label_csv
 from core.labeling.simulate import SimData
 from core.labeling.zeroshot import class_prompts, text_head
 from core.models.base import ModelSpec
+from core.models.clip import embed_images, load_image_text_model
 
 
 def sim_data_from_manifest(
     manifest: str | Path, *, root: str | Path, spec: ModelSpec, batch_size: int = 32, device: str | None = None,
     progress: bool = True,
 ) -> tuple[SimData, float]:
-    from core.models.clip import embed_images, load_image_text_model
-
     labels, problems = read_label_csv(manifest)
     if problems:
         raise InvalidInput(f"{manifest}: {problems[0].source}: {problems[0].reason}")

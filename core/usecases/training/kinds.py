@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 
 from core.errors import Conflict, InvalidInput
+from core.models import student as net
+from core.models.export_onnx import OPSET, export_clip_head, preprocess_config, save_arrays
 from core.usecases.training.data import Snapshot, fit_on, head_arrays
 from core.usecases.training.results import StudentOptions
 
@@ -40,8 +42,6 @@ class Built:
 
 def build_head(data: Snapshot, train: np.ndarray, held: np.ndarray, *, clip: Any, folder: Path) -> Built:
     """model.onnx + head.safetensors of the classifier refitted on the training share."""
-    from core.models.export_onnx import OPSET, export_clip_head, preprocess_config, save_arrays
-
     classifier = fit_on(data, held)
     arrays = head_arrays(classifier, data.embeddings.shape[1])
     pre = preprocess_config(clip.preprocess)
@@ -61,8 +61,6 @@ def teacher_targets(data: Snapshot, held: np.ndarray) -> tuple[np.ndarray, np.nd
 
 def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, options: StudentOptions, folder: Path,
                   workdir: Path, on_step: Stop | None) -> Built:
-    from core.models import student as net
-
     probs, confident = teacher_targets(data, held)
     rng = np.random.default_rng([data.project_id, 7])
     shuffled = rng.permutation(confident)
