@@ -183,9 +183,8 @@ def images_of(session: Session, *, project_id: int) -> list[Image]:
 
 def image_ids_of(session: Session, *, project_id: int) -> np.ndarray:
     """The ids (int64, sorted) of the project's images, without building a row object per image."""
-    ids = session.scalars(
-        select(Image.id).where(Image.project_id == project_id, Image.status == "ok").order_by(Image.id)).all()
-    return np.asarray(ids, dtype=np.int64)
+    query = select(Image.id).where(Image.project_id == project_id, Image.status == "ok").order_by(Image.id)
+    return np.fromiter((row[0] for row in session.connection().execute(query)), dtype=np.int64)
 
 
 def images_missing_embedding(session: Session, *, project_id: int, model_id: str) -> list[tuple[int, str]]:
