@@ -150,7 +150,7 @@ def test_background_refit_reaches_the_same_model_and_queue(pets, tmp_path: Path)
     fresh.close()
 
 
-def test_a_web_decision_is_one_call_of_at_most_nine_statements(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_web_decision_is_one_call_of_at_most_eight_statements(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Decide and hand out the view's next four items: one transaction, its statements counted."""
     _, truth, db, *_ = pets
     web = Service(Settings(db=db), background_refit=True)
@@ -169,5 +169,30 @@ def test_a_web_decision_is_one_call_of_at_most_nine_statements(pets, tmp_path: P
         items = list(decided.next)
         web.wait_for_refits(60)
     print(f"SQL statements per web decision (decide + next 4): {figures}")
-    assert max(figures) <= 9, counted  # the 9th records the newly served item (served_items: audits, labels saved)
+    assert max(figures) <= 8, counted
     web.close()
+
+
+@pytest.mark.postgres
+def test_decisions_on_postgresql_lock_the_image_in_the_first_query(tmp_path: Path) -> None:
+    """The decision's first query reads annotator, project and image (FOR UPDATE OF images) at once."""
+    from tests import pg
+    from tests.webapp.test_core_views import clustered
+
+    reason = pg.available()
+    if reason is not None:
+        pytest.skip(reason)
+    with pg.postgres_server() as url:
+        service = Service(Settings(db=url, media_dir=tmp_path / "media"), background_refit=False)
+        emb, truth, centres = clustered(30, 3, seed=3)
+        ids = project_from_vectors(service, "pg", embeddings=emb, class_names=["a", "b", "c"], head=centres)
+        first = service.labeling.next_items("pg", annotator="ann", n=2)[0].image_id
+        decided = service.labeling.decide("pg", image_id=first, action="correct", label="b", annotator="ann",
+                                          next_n=2)
+        assert decided.decision.label == "b" and first not in [i.image_id for i in decided.next]
+        with pytest.raises(Conflict):
+            service.labeling.decide("pg", image_id=decided.next[0].image_id, action="skip", annotator="bob")
+        with pytest.raises(NotFound, match="no image 99999"):
+            service.labeling.decide("pg", image_id=99999, action="skip", annotator="ann")
+        assert len(ids) == 30 and truth.shape == (30,)
+        service.close()

@@ -17,8 +17,16 @@ from core.errors import NotFound, PermissionDenied
 from core.store import repo
 from core.store.db import make_engine, make_sessionmaker, read_only
 from core.store.migrate import upgrade
-from core.store.schema import Project, User
+from core.store.schema import CurrentLabel, Image, Project, User
 from core.usecases.team import auth
+
+
+@dataclass(frozen=True)
+class LockedImage:
+    """An image read (row-locked on PostgreSQL) with its current label, in the action's first query."""
+
+    row: Image
+    current: CurrentLabel | None
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,7 @@ class Action:
     session: Session
     project: Project | None
     annotator: User
+    image: LockedImage | None = None  # the image the action is about, when it named one and it was found
 
     @property
     def project_id(self) -> int:
@@ -61,17 +70,18 @@ class Context:
 
     @contextmanager
     def action(self, project: str | None, *, annotator: str | None, permission: str,
-               write: bool = True) -> Iterator[Action]:
+               write: bool = True, image_id: int | None = None) -> Iterator[Action]:
         """One transaction for one user action (committed on leaving, rolled back on an error).
         Read-only actions (`write=False`) use a deferred transaction, so they never wait for the
-        SQLite write lock."""
+        SQLite write lock. `image_id`: the image the action is about, read with its current label
+        (row-locked on PostgreSQL) in the same first query as the annotator and the project."""
         if not write:
             self._ensure_user(annotator)
         factory = self.sessions if write else self.read_sessions
         with factory.begin() as session:
-            found = None if project is None else self._both(session, project, annotator)
+            found = None if project is None else self._both(session, project, annotator, image_id)
             if found is not None and (annotator is None or self._may(found[0], permission)):
-                yield Action(session=session, project=found[1], annotator=found[0])
+                yield Action(session=session, project=found[1], annotator=found[0], image=found[2])
                 return
             user = self.annotator(session, annotator, permission)
             row = None if project is None else self.project(session, project)
@@ -98,12 +108,21 @@ class Context:
             with self._known_lock:
                 self._known_users.add(key)
 
-    def _both(self, session: Session, project: str, annotator: str | None) -> tuple[User, Project] | None:
-        """The annotator and the project in one query (the common case); None when either is missing."""
+    def _both(self, session: Session, project: str, annotator: str | None,
+              image_id: int | None = None) -> tuple[User, Project, LockedImage | None] | None:
+        """The annotator and the project (and the image with its current label) in one query, the
+        common case; None when any is missing (the caller then finds out which, and says so)."""
         name = self.settings.user if annotator is None else annotator
-        row = session.execute(select(User, Project).join(Project, true())
-                              .where(User.name == name, Project.name == project)).first()
-        return None if row is None else (row[0], row[1])
+        if image_id is None:
+            row = session.execute(select(User, Project).join(Project, true())
+                                  .where(User.name == name, Project.name == project)).first()
+            return None if row is None else (row[0], row[1], None)
+        both = session.execute(
+            select(User, Project, Image, CurrentLabel).select_from(User).join(Project, true())
+            .join(Image, (Image.id == image_id) & (Image.project_id == Project.id))
+            .outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
+            .where(User.name == name, Project.name == project).with_for_update(of=Image)).first()
+        return None if both is None else (both[0], both[1], LockedImage(both[2], both[3]))
 
     @staticmethod
     def _may(user: User, permission: str) -> bool:

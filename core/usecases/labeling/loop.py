@@ -39,11 +39,12 @@ class Labeling:
 
     @contextmanager
     def _action(self, project: str, annotator: str | None, *, permission: str = "label",
-                write: bool = True) -> Iterator[tuple[Action, ProjectState]]:
+                write: bool = True, image_id: int | None = None) -> Iterator[tuple[Action, ProjectState]]:
         """One transaction and the project's live state; the state is forgotten if the action fails."""
         project_id = None
         try:
-            with self.context.action(project, annotator=annotator, permission=permission, write=write) as act:
+            with self.context.action(project, annotator=annotator, permission=permission, write=write,
+                                     image_id=image_id) as act:
                 project_id = act.project_id
                 yield act, self.states.get(act.session, act.project)  # type: ignore[arg-type]
         except BaseException:
@@ -67,7 +68,7 @@ class Labeling:
         image_id = validation.record_id(image_id, field="image_id")
         if next_n:
             next_n, k = _counts(next_n, k, n_field="next_n")
-        with self._action(project, annotator) as (act, state):
+        with self._action(project, annotator, image_id=image_id) as (act, state):
             decision = self._decide(act, state, [image_id], action=action, label=label, strict=True)[0]
             return Decided(decision, tuple(self._next(act, state, n=next_n, k=k)) if next_n else ())
 
@@ -206,7 +207,7 @@ class Labeling:
         overlap = Overlap.of(act.project)  # type: ignore[arg-type]
         done: list[tuple[int, int, int | None]] = []
         for image_id in image_ids:
-            current = _locked_image(act.session, project_id=act.project_id, image_id=image_id)
+            current = _locked_image(act, image_id=image_id)
             if not _take(act.session, act.project_id, image_id, act.annotator.id, action, overlap):
                 if strict:
                     raise Conflict(f"image {image_id} is assigned to someone else (their lease is live, or they "
@@ -265,14 +266,20 @@ def _check_action(action: str) -> None:
         raise InvalidInput(f"action: unknown '{action}' (valid: {', '.join(annotate.DECISIONS)})")
 
 
-def _locked_image(session: Session, *, project_id: int, image_id: int) -> CurrentLabel | None:
-    """Check the image (row-locked on PostgreSQL) and read its current label, in one query."""
-    row = session.execute(
-        select(Image, CurrentLabel).outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
-        .where(Image.id == image_id).with_for_update(of=Image)).first()
-    if row is None or row[0].project_id != project_id or row[0].status != "ok":
+def _locked_image(act: Action, *, image_id: int) -> CurrentLabel | None:
+    """Check the image (row-locked on PostgreSQL) and read its current label, in one query (none when
+    the action's first query already read them)."""
+    image: Image | None
+    if act.image is not None and act.image.row.id == image_id:
+        image, current = act.image.row, act.image.current
+    else:
+        row = act.session.execute(
+            select(Image, CurrentLabel).outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
+            .where(Image.id == image_id).with_for_update(of=Image)).first()
+        image, current = (None, None) if row is None else (row[0], row[1])
+    if image is None or image.project_id != act.project_id or image.status != "ok":
         raise NotFound(f"image_id: no image {image_id} in this project")
-    return row[1]
+    return current
 
 
 def _take(session: Session, project_id: int, image_id: int, user_id: int, action: str, overlap: Overlap) -> bool:
