@@ -29,7 +29,8 @@ def build_state(
     else:
         image_ids, embeddings = np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
     head = head_for(classes) if model_id and len(image_ids) else None
-    all_ids = repo.image_ids_of(session, project_id=project_id)
+    every_one_embedded = repo.image_count(session, project_id=project_id) == len(image_ids)  # an index count
+    all_ids = image_ids if every_one_embedded else repo.image_ids_of(session, project_id=project_id)
     state = ProjectState(
         project_id=project_id, model_id=model_id, label_ids=[c.id for c in classes], image_ids=image_ids,
         embeddings=embeddings, head=None if head is None else head[0],
