@@ -233,9 +233,8 @@ def _count_embeddings(session: Session, *, model_id: str, image_ids: Sequence[in
 def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
     """(image_ids int64 sorted, embeddings float32 re-normalised) of the project's images: from the
     memory-mapped vector file beside a SQLite database (core.store.vectors), else through SQL."""
-    folder = vectors.folder_of(session)
-    if folder is not None:
-        mapped = vectors.open_vectors(session, folder, project_id=project_id, model_id=model_id)
+    mapped = _mapped_vectors(session, project_id=project_id, model_id=model_id)
+    if mapped is not None:
         if not mapped.ids.size:
             return mapped.ids, np.zeros((0, 0), dtype=np.float32)
         order = None if np.all(np.diff(mapped.ids) > 0) else np.argsort(mapped.ids, kind="stable")
@@ -253,6 +252,18 @@ def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tupl
     matrix = matrix.astype(np.float32)
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     return ids, matrix
+
+
+def _mapped_vectors(session: Session, *, project_id: int, model_id: str) -> vectors.Vectors | None:
+    """The vector file's rows; None for a store without a file beside it, or a folder we may not
+    write (a read-only copy): then the store answers alone."""
+    folder = vectors.folder_of(session)
+    if folder is None:
+        return None
+    try:
+        return vectors.open_vectors(session, folder, project_id=project_id, model_id=model_id)
+    except OSError:
+        return None
 
 
 def embedded_model_ids(session: Session, *, project_id: int) -> list[tuple[str, int]]:

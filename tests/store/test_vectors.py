@@ -98,3 +98,14 @@ def test_in_memory_and_server_databases_read_through_sql() -> None:
     with Session(engine) as session:
         assert vectors.folder_of(session) is None
     engine.dispose()
+
+
+def test_a_folder_that_cannot_be_written_falls_back_to_sql(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    engine = _engine(tmp_path, 4)
+    vecs = _unit(rng, 4)
+    _add(engine, [1, 2, 3, 4], vecs)
+    (tmp_path / "v.sqlite.vectors").write_text("not a folder")  # mkdir fails with an OSError
+    ids, got = _load(engine)
+    assert ids.tolist() == [1, 2, 3, 4] and np.abs(got - vecs).max() < 2e-3
+    engine.dispose()
