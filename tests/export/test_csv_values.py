@@ -1,0 +1,22 @@
+"""The CSV writer's values (tables._csv_values) are rows.row's, in COLUMNS order, split last."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.export.records import Record
+from core.export.rows import COLUMNS, Item, row
+from core.export.tables import _csv_values
+
+
+def test_csv_values_follow_row() -> None:
+    labeled = Record(image_id=7, path="a/b.jpg", file_path="/m/b.jpg", sha256="ab" * 32, width=3, height=4,
+                     label="cat", source="model", confidence=0.75, annotator="ann", model_id="m",
+                     model_version="v", timestamp=datetime(2026, 1, 2, 3, 4, 5), agreement="single")
+    bare = Record(image_id=8, path="c.png", file_path="", sha256="", width=0, height=0, label=None, source=None,
+                  confidence=None, annotator=None, model_id=None, model_version=None, timestamp=None)
+    for record in (labeled, bare):
+        for split in (None, "val"):
+            data = row(record, file="f", split=split)
+            columns = COLUMNS + (("split",) if split else ())
+            assert _csv_values(Item(record, split), "f") == [data.get(c) for c in columns]
