@@ -50,7 +50,11 @@ def random_head(dim: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     head /= np.linalg.norm(head, axis=1, keepdims=True)
     return {"text_head": head, "logit_scale": np.array([100.0], np.float32),
             "delta": rng.normal(0, 0.1, size=(dim, CLASSES)).astype(np.float32),
-            "offset": np.zeros(CLASSES, np.float32), "gate": np.array([2.0], np.float32)}
+            "offset": np.zeros(CLASSES, np.float32), "gate": np.array([2.0], np.float32),
+            # the class-means term (issue 13's learner) at zero weight: the graph is the same size
+            "means": np.zeros((CLASSES, dim), np.float32), "means_center": np.zeros(dim, np.float32),
+            "means_scale": np.array([0.0], np.float32), "means_known": np.ones(CLASSES, np.float32),
+            "means_weight": np.array([0.0], np.float32)}
 
 
 def head_export(arch: str, folder: Path) -> tuple[float, dict]:
