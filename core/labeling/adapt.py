@@ -216,7 +216,7 @@ def _adapt(unadapted: Classifier, emb: np.ndarray, y: np.ndarray, *, mu: np.ndar
     z_full = _zero_shot_logits(emb, head, unadapted.logit_scale, k)
     gaps = top_gap(z_full) if head is not None else np.zeros(y.size, dtype=np.float32)
     active, z0, y_active = _restrict(z_full, y, cold=head is None)
-    gate = np.inf if head is None else _gate(gaps, np.argmax(z_full, axis=1) != y)
+    gate = np.inf if head is None else wrong_gap_gate(gaps, np.argmax(z_full, axis=1) != y)
     if gate == -np.inf:  # zero-shot is right on every label: nothing to correct
         return unadapted
     penalty, cv_acc, zs_acc = _choose_penalty(features, y_active, z0, gaps, rng=rng, cold=head is None,
@@ -305,7 +305,7 @@ def _fit_probe(features: np.ndarray, y: np.ndarray, z0: np.ndarray, *, penalty: 
     return coef
 
 
-def _folds(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def stratified_folds(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Fold id per item, classes spread over folds (stratified-ish)."""
     count = min(MAX_FOLDS, y.size)
     order = rng.permutation(y.size)
@@ -315,7 +315,7 @@ def _folds(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return fold
 
 
-def _gate(gaps: np.ndarray, zero_shot_wrong: np.ndarray) -> float:
+def wrong_gap_gate(gaps: np.ndarray, zero_shot_wrong: np.ndarray) -> float:
     """The largest zero-shot gap at which zero-shot was seen to be wrong (-inf: never wrong)."""
     return float(gaps[zero_shot_wrong].max()) if zero_shot_wrong.any() else -np.inf
 
@@ -333,7 +333,7 @@ def _choose_penalty(features: np.ndarray, y: np.ndarray, z0: np.ndarray, gaps: n
     grid = PENALTIES_COLD if cold else PENALTIES_HEAD
     if y.size < 2:
         return (grid[0] if cold else None), None, None
-    fold, curvature = _folds(y, rng), _curvature(features)
+    fold, curvature = stratified_folds(y, rng), _curvature(features)
     zs_right = np.argmax(z0[:, :trainable], axis=1) == y  # the last column may be the fixed "others"
     right = np.zeros((len(grid), y.size), dtype=bool)
     loss = np.zeros(len(grid))
@@ -341,7 +341,7 @@ def _choose_penalty(features: np.ndarray, y: np.ndarray, z0: np.ndarray, gaps: n
         train, test = fold != f, fold == f
         gated = np.ones(int(test.sum()), dtype=np.float32)
         if not cold:
-            gated[gaps[test] > _gate(gaps[train], ~zs_right[train])] = 0.0
+            gated[gaps[test] > wrong_gap_gate(gaps[train], ~zs_right[train])] = 0.0
         coef = None
         for i, penalty in enumerate(grid):
             coef = _fit_probe(features[train], y[train], z0[train], penalty=penalty,

@@ -20,7 +20,16 @@ from dataclasses import replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from core.labeling.adapt import MAX_FOLDS, Classifier, clearly_better, fit_classifier, fold_weights, softmax, top_gap
+from core.labeling.adapt import (
+    Classifier,
+    clearly_better,
+    fit_classifier,
+    fold_weights,
+    softmax,
+    stratified_folds,
+    top_gap,
+    wrong_gap_gate,
+)
 from core.labeling.classmeans import estimate
 
 POOL_SAMPLE = 4000
@@ -81,14 +90,14 @@ def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p:
             mu: np.ndarray, cold: bool, probe: Classifier, rng: np.random.Generator,
             expected: float | None) -> tuple[float, float] | None:
     """The candidate with the best held-out accuracy, if it beats zero-shot (paired test) and the probe."""
-    fold = _folds(y, rng)
+    fold = stratified_folds(y, rng)
     right = np.zeros((len(CANDIDATES), y.size), dtype=bool)
     k = z_l.shape[1]
     for f in range(fold.max() + 1):
         train, test = fold != f, fold == f
         pool = np.concatenate([xp, xl[test]])
         base = softmax(np.concatenate([z_p, z_l[test]]))
-        gate = np.inf if cold else _gate(gaps[train], np.argmax(z_l[train], axis=1) != y[train])
+        gate = np.inf if cold else wrong_gap_gate(gaps[train], np.argmax(z_l[train], axis=1) != y[train])
         under = gaps[test] <= gate
         for c, (weight, pool_weight) in enumerate(CANDIDATES):
             means = estimate(xl[train], y[train], pool, base, num_classes=k, center=mu, scale=MEANS_SCALE,
@@ -102,15 +111,3 @@ def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p:
     beats_probe = probe.weights is None or probe.cv_accuracy is None or accuracy > probe.cv_accuracy
     return CANDIDATES[best] if clearly_better(right[best], zs_right, strata) and beats_probe else None
 
-
-def _gate(gaps: np.ndarray, wrong: np.ndarray) -> float:
-    return float(gaps[wrong].max()) if wrong.any() else -np.inf
-
-
-def _folds(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    count = min(MAX_FOLDS, y.size)
-    order = rng.permutation(y.size)
-    order = order[np.argsort(y[order], kind="stable")]
-    fold = np.empty(y.size, dtype=np.int64)
-    fold[order] = np.arange(y.size) % count
-    return fold
