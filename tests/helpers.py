@@ -25,6 +25,23 @@ def load_npz(path: Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarr
     return emb, labels, [str(c) for c in data["class_names"]], head
 
 
+def unit(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1, as float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
+
+
+def load_classes(path: Path, classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(embeddings, labels, text head) of a shared .npz, all L2-normalised; only the first `classes`."""
+    with np.load(path) as archive:
+        emb, y = unit(archive["image_embeddings"]), archive["labels"].astype(np.int64)
+        head = unit(archive["text_embeddings"]) if "text_embeddings" in archive.files else None
+    if classes is not None:
+        keep = y < classes
+        emb, y, head = emb[keep], y[keep], None if head is None else head[:classes]
+    return emb, y, head
+
+
 def project_from_vectors(
     service: Service, name: str, *, embeddings: np.ndarray, class_names: list[str], head: np.ndarray | None,
     logit_scale: float = 100.0,

@@ -13,11 +13,7 @@ import core.labeling.adapt as adapt
 from core.errors import InvalidInput
 from core.labeling.adapt import Classifier, fit_classifier, top_gap
 from core.labeling.strategies import select
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from tests.helpers import load_classes, unit
 
 
 def _reference_softmax(z: np.ndarray) -> np.ndarray:
@@ -26,26 +22,16 @@ def _reference_softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _load(path: Path, classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    with np.load(path) as archive:
-        emb, y = _unit(archive["image_embeddings"]), archive["labels"].astype(np.int64)
-        head = _unit(archive["text_embeddings"]) if "text_embeddings" in archive.files else None
-    if classes is not None:
-        keep = y < classes
-        emb, y, head = emb[keep], y[keep], None if head is None else head[:classes]
-    return emb, y, head
-
-
 def _gap_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Synthetic modality gap: images share one big common direction, the text head another, so
     image-image cosines are high (~0.8) and image-text cosines low with small gaps, as in CLIP."""
     rng = np.random.default_rng(seed)
     k, d = 6, 32
-    centres = _unit(rng.normal(size=(k, d)))
-    image_common, text_common = _unit(rng.normal(size=(2, d)))
+    centres = unit(rng.normal(size=(k, d)))
+    image_common, text_common = unit(rng.normal(size=(2, d)))
     y = np.repeat(np.arange(k), 40)
-    emb = _unit(0.85 * image_common + 0.35 * centres[y] + 0.03 * rng.normal(size=(y.size, d)))
-    head = _unit(0.95 * text_common + 0.1 * centres + 0.02 * rng.normal(size=(k, d)))
+    emb = unit(0.85 * image_common + 0.35 * centres[y] + 0.03 * rng.normal(size=(y.size, d)))
+    head = unit(0.95 * text_common + 0.1 * centres + 0.02 * rng.normal(size=(k, d)))
     return emb, y, head
 
 
@@ -202,21 +188,21 @@ def _never_below_zero_shot(emb: np.ndarray, y: np.ndarray, head: np.ndarray, bud
 
 @pytest.mark.assets
 def test_pets_adapted_never_below_zero_shot(embeddings_dir: Path) -> None:
-    emb, y, head = _load(embeddings_dir / "pets25-val-clip-vitb32.npz")
+    emb, y, head = load_classes(embeddings_dir / "pets25-val-clip-vitb32.npz")
     assert head is not None
     _never_below_zero_shot(emb, y, head, budgets=(10, 40, 120))
 
 
 @pytest.mark.assets
 def test_imagenet_subset_adapted_never_below_zero_shot(embeddings_dir: Path) -> None:
-    emb, y, head = _load(embeddings_dir / "imagenet7k-clip-vitb32.npz", classes=100)
+    emb, y, head = load_classes(embeddings_dir / "imagenet7k-clip-vitb32.npz", classes=100)
     assert head is not None
     _never_below_zero_shot(emb, y, head, budgets=(50, 150))
 
 
 @pytest.mark.assets
 def test_flowers_cold_start_beats_chance(embeddings_dir: Path) -> None:
-    emb, y, head = _load(embeddings_dir / "flowers102-test-clip-vitb32.npz")
+    emb, y, head = load_classes(embeddings_dir / "flowers102-test-clip-vitb32.npz")
     assert head is None
     k = int(y.max()) + 1
     rng = np.random.default_rng(0)

@@ -11,21 +11,17 @@ import pytest
 from core.labeling.adapt import clearly_better, fit_classifier, fold_weights
 from core.labeling.classmeans import estimate
 from core.labeling.semi import fit_semi
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
+from tests.helpers import load_classes, unit
 
 
 def _clusters(seed: int = 0, k: int = 8, per: int = 60, d: int = 32,
               spread: float = 0.6) -> tuple[np.ndarray, np.ndarray]:
     """k elongated clusters on a shared common direction (a modality-gap-like offset)."""
     rng = np.random.default_rng(seed)
-    centres = _unit(rng.normal(size=(k, d)))
-    common = _unit(rng.normal(size=(1, d)))
+    centres = unit(rng.normal(size=(k, d)))
+    common = unit(rng.normal(size=(1, d)))
     y = np.repeat(np.arange(k), per)
-    return _unit(2.0 * common + centres[y] + spread * rng.normal(size=(y.size, d)) / np.sqrt(d) * 3), y
+    return unit(2.0 * common + centres[y] + spread * rng.normal(size=(y.size, d)) / np.sqrt(d) * 3), y
 
 
 def _probs(clf: object, emb: np.ndarray) -> np.ndarray:
@@ -36,7 +32,7 @@ def _probs(clf: object, emb: np.ndarray) -> np.ndarray:
 def test_no_pseudo_labels_is_the_probe_exactly(head: bool) -> None:
     """With no unlabeled image there is no pseudo-label: the result is the current adaptation."""
     emb, y = _clusters()
-    text = _unit(np.random.default_rng(1).normal(size=(8, emb.shape[1]))) if head else None
+    text = unit(np.random.default_rng(1).normal(size=(8, emb.shape[1]))) if head else None
     labeled = np.random.default_rng(2).choice(y.size, 40, replace=False)
     probe = fit_classifier(emb[labeled], y[labeled], num_classes=8, text_head=text, rng=np.random.default_rng(3),
                            center=emb.mean(axis=0))
@@ -97,16 +93,6 @@ def test_cold_start_classes_without_labels_take_no_pool_mass() -> None:
     assert np.allclose(logits[:, 1], logits[:, 2]) and np.all(np.isfinite(logits))
 
 
-def _load(path: Path, classes: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    with np.load(path) as archive:
-        emb, y = _unit(archive["image_embeddings"]), archive["labels"].astype(np.int64)
-        head = _unit(archive["text_embeddings"]) if "text_embeddings" in archive.files else None
-    if classes is not None:
-        keep = y < classes
-        emb, y, head = emb[keep], y[keep], None if head is None else head[:classes]
-    return emb, y, head
-
-
 def _unlabeled_accuracy(emb: np.ndarray, y: np.ndarray, head: np.ndarray | None, labeled: np.ndarray,
                         seed: int) -> float:
     labels = np.full(y.size, -1)
@@ -121,7 +107,7 @@ def _unlabeled_accuracy(emb: np.ndarray, y: np.ndarray, head: np.ndarray | None,
                                                           ("imagenet7k", 60, (60, 180))])
 def test_never_below_zero_shot_on_real_clip(embeddings_dir: Path, name: str, classes: int | None,
                                             budgets: tuple[int, ...]) -> None:
-    emb, y, head = _load(embeddings_dir / f"{name}-clip-vitb32.npz", classes=classes)
+    emb, y, head = load_classes(embeddings_dir / f"{name}-clip-vitb32.npz", classes=classes)
     assert head is not None
     zs_right = np.argmax(emb @ head.T, axis=1) == y
     for budget in budgets:
@@ -135,7 +121,7 @@ def test_never_below_zero_shot_on_real_clip(embeddings_dir: Path, name: str, cla
 
 @pytest.mark.assets
 def test_flowers_cold_start_gains_over_the_probe(embeddings_dir: Path) -> None:
-    emb, y, _ = _load(embeddings_dir / "flowers102-test-clip-vitb32.npz", classes=40)
+    emb, y, _ = load_classes(embeddings_dir / "flowers102-test-clip-vitb32.npz", classes=40)
     rng = np.random.default_rng(0)
     labeled = np.concatenate([rng.choice(np.flatnonzero(y == c), 2, replace=False) for c in range(40)])
     probe = fit_classifier(emb[labeled], y[labeled], num_classes=40, text_head=None, rng=np.random.default_rng(0),
