@@ -196,3 +196,26 @@ def test_decisions_on_postgresql_lock_the_image_in_the_first_query(tmp_path: Pat
             service.labeling.decide("pg", image_id=99999, action="skip", annotator="ann")
         assert len(ids) == 30 and truth.shape == (30,)
         service.close()
+
+
+def test_a_refusal_keeps_the_live_state_and_a_failure_after_a_change_forgets_it(pets) -> None:  # type: ignore[no-untyped-def]
+    """Rebuilding a state costs seconds at 100k images: a Conflict (someone else's item) or an unknown
+    image must not cost that; a failure after the state changed in memory must (the store rolled back)."""
+    service, truth, *_ = pets
+    state = service.labeling.state("pets")
+    image_id = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+    with pytest.raises(Conflict):
+        service.labeling.decide("pets", image_id=image_id, action="skip", annotator="bob")
+    with pytest.raises(NotFound):
+        service.labeling.decide("pets", image_id=10**6, action="skip", annotator="ann")
+    assert service.labeling.state("pets") is state  # still the same live state
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("the next items could not be handed out")
+
+    service.labeling._next = fail  # type: ignore[method-assign]  # fails after the decision changed the state
+    with pytest.raises(RuntimeError):
+        service.labeling.decide("pets", image_id=image_id, action="correct", label=truth[image_id], annotator="ann",
+                                next_n=1)
+    rebuilt = service.labeling.state("pets")
+    assert rebuilt is not state and not rebuilt.is_labeled(image_id)  # the store rolled back; so did memory

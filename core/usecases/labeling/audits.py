@@ -26,7 +26,7 @@ def record_served(session: Session, state: ProjectState, chosen: list[Ranked], *
     and now drawn as an audit becomes an audit (the draw is what the estimate needs)."""
     with state.lock:
         fresh = [r for r in chosen if r.image_id in state.position and not state.is_labeled(r.image_id)]
-        state.held_out.update(r.image_id for r in fresh if r.audit)  # the classifier will not learn its label
+        state.hold_out(r.image_id for r in fresh if r.audit)
         shown = {r.image_id: state.top_k(r.image_id, 1) for r in fresh}
         pool = int(state.pool_rows().size)
         version = state.classifier.version if state.classifier else None

@@ -40,16 +40,20 @@ class Labeling:
     @contextmanager
     def _action(self, project: str, annotator: str | None, *, permission: str = "label",
                 write: bool = True, image_id: int | None = None) -> Iterator[tuple[Action, ProjectState]]:
-        """One transaction and the project's live state; the state is forgotten if the action fails."""
-        project_id = None
+        """One transaction and the project's live state. When the action fails after it changed the state
+        in memory, the state is forgotten (the next action rebuilds it from the store); a refusal
+        before any change (a Conflict on someone else's item, an unknown image) keeps it."""
+        state: ProjectState | None = None
+        before = 0
         try:
             with self.context.action(project, annotator=annotator, permission=permission, write=write,
                                      image_id=image_id) as act:
-                project_id = act.project_id
-                yield act, self.states.get(act.session, act.project)  # type: ignore[arg-type]
+                state = self.states.get(act.session, act.require_project())
+                before = state.changes
+                yield act, state
         except BaseException:
-            if project_id is not None and write:
-                self.states.forget(project_id)
+            if state is not None and state.changes != before:
+                self.states.forget(state.project_id)
             raise
 
     def next_items(self, project: str, *, annotator: str | None = None, n: int = 1, k: int = 3) -> list[Item]:

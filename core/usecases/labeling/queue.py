@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -86,6 +87,7 @@ class ProjectState:
         self.position = {int(i): k for k, i in enumerate(self.image_ids)}
         self.center = self.embeddings.mean(axis=0) if self.embeddings.shape[0] else None
         self.labels_version = 0
+        self.changes = 0  # every change an action makes in memory (labels, skips, held-out audits)
         self.zs_logits: np.ndarray | None = None
         self.refitted_at = float("-inf")  # perf_counter of the last background refit
 
@@ -212,6 +214,7 @@ class ProjectState:
     def set_label(self, image_id: int, label_id: int | None, *, accepted: bool = False) -> None:
         """`accepted`: the model's label taken by "accept the rest" (leaves the pool, not learned from)."""
         self.labels_version += 1
+        self.changes += 1
         index = self.label_ids.index(label_id) if label_id in self.label_ids else -1
         index = ACCEPTED if accepted and index >= 0 else index
         if image_id in self.position:
@@ -224,10 +227,17 @@ class ProjectState:
             self.skipped.pop(image_id, None)
 
     def skip(self, image_id: int, order: int) -> None:
+        self.changes += 1
         self.skipped[image_id] = order
 
     def unskip(self, image_id: int) -> None:
+        self.changes += 1
         self.skipped.pop(image_id, None)
+
+    def hold_out(self, image_ids: Iterable[int]) -> None:
+        """Audit draws: the classifier will not learn their labels."""
+        self.changes += 1
+        self.held_out.update(image_ids)
 
     # -- reading -----------------------------------------------------------------------------
 
