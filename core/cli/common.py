@@ -9,7 +9,7 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from core.config import Settings
 from core.errors import ClipmarkError
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from core.service import Service
 
 __all__ = [
-    "EXIT_ERROR", "Command", "CommandGroup", "Handler", "Subparsers", "add_commands", "add_db", "add_db_project",
+    "EXIT_ERROR", "Command", "Handler", "Subparsers", "add_commands", "add_db", "add_db_project",
     "add_model_args", "add_sam_args", "open_service", "print_json", "print_problems", "run", "settings_from",
 ]
 
@@ -33,12 +33,6 @@ class Command:
     help: str
     add_args: Callable[[argparse.ArgumentParser], None]
     handler: Handler
-
-
-class CommandGroup(Protocol):
-    """A module of commands (core.cli.projects, ...): it adds its subcommands to the parser."""
-
-    def register(self, subparsers: Subparsers) -> None: ...
 
 
 def add_commands(subparsers: Subparsers,

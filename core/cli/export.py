@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli.common import Command, Subparsers, add_commands, add_db_project, open_service, print_json, print_problems
+from core.cli.common import Command, add_db_project, open_service, print_json, print_problems
 from core.config import Settings
 
 
@@ -68,7 +68,3 @@ COMMANDS = (
     Command("import-labels", "label the project's images from labels made elsewhere", _import_labels_args,
             cmd_import_labels),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from core.cli.common import Command, Subparsers, add_commands, add_db_project, open_service, print_json
+from core.cli.common import Command, add_db_project, open_service, print_json
 from core.config import Settings
 
 
@@ -126,14 +126,10 @@ COMMANDS = (
     Command("undo", "undo your latest decision", _undo_args, cmd_undo),
     Command("suspects", "human labels the model contradicts, and conflicting near-duplicates", _suspects_args,
             cmd_suspects),
-    Command("estimate", "accuracy of the remaining pseudo-labels, from blind random audits (95% interval)",
+    Command("estimate", "accuracy of the remaining pseudo-labels, from blind random audits (95%% interval)",
             _estimate_args, cmd_estimate),
     Command("accept-rest", "accept the remaining pseudo-labels (source model-accepted; one undo reverses it)",
             _accept_rest_args, cmd_accept_rest),
     Command("audit-share", "the share of served items that are blind random audits (default 0.05)",
             _audit_share_args, cmd_audit_share),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

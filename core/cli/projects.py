@@ -11,8 +11,6 @@ from contextlib import contextmanager
 
 from core.cli.common import (
     Command,
-    Subparsers,
-    add_commands,
     add_db_project,
     add_model_args,
     open_service,
@@ -157,7 +155,3 @@ COMMANDS = (
     Command("predict", "zero-shot pseudo-labels for every embedded image", add_db_project, cmd_predict),
     Command("status", "counts, failures, models and the latest predictions", _status_args, cmd_status),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from core.cli.common import Command, Subparsers, add_commands, add_db_project, add_sam_args, open_service, print_json
+from core.cli.common import Command, add_db_project, add_sam_args, open_service, print_json
 from core.cli.projects import add_engine_args, engine_settings
 from core.config import Settings
 from core.errors import InvalidInput
@@ -187,7 +187,3 @@ COMMANDS = (
     Command("sam-embed", "compute and cache the Segment Anything image embeddings (before a session)",
             _sam_embed_args, cmd_sam_embed),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.common import Command, Subparsers, add_commands, add_db, add_model_args, add_sam_args
+from core.cli.common import Command, add_db, add_model_args, add_sam_args
 from core.cli.team import add_login_args, login_settings
 from core.config import Settings
 
@@ -58,7 +58,3 @@ COMMANDS = (
     Command("demo", "the web app on a ready demo project (scikit-image photographs, a few classes)", _demo_args,
             cmd_demo),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from core.cli.common import Command, Subparsers, add_commands, add_model_args, print_json
+from core.cli.common import Command, add_model_args, print_json
 from core.config import Settings
 from core.errors import InvalidInput
 
@@ -54,7 +54,3 @@ COMMANDS = (
     Command("simulate", "active-learning simulation with an oracle: label-efficiency curves", _simulate_args,
             cmd_simulate),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -7,7 +7,7 @@ import getpass
 import sys
 from dataclasses import replace
 
-from core.cli.common import Command, Subparsers, add_commands, add_db, add_db_project, open_service, print_json
+from core.cli.common import Command, add_db, add_db_project, open_service, print_json
 from core.config import Settings
 from core.errors import InvalidInput
 from core.usecases.team.results import HISTORY_ACTIONS
@@ -141,7 +141,3 @@ COMMANDS = (
     Command("resolve", "a reviewer's final label for an item (conflict or suspect)", _resolve_args, cmd_resolve),
     Command("history", "every event, newest first, filterable", _history_args, cmd_history),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-from core.cli.common import Command, Subparsers, add_commands, add_db_project, open_service, print_json
+from core.cli.common import Command, add_db_project, open_service, print_json
 from core.config import Settings
 from core.usecases.training.results import StudentOptions
 
@@ -90,7 +90,3 @@ COMMANDS = (
     Command("set-classifier", "use an exported model as the project's classifier (stores its predictions)",
             _set_classifier_args, cmd_set_classifier),
 )
-
-
-def register(subparsers: Subparsers) -> None:
-    add_commands(subparsers, COMMANDS)

@@ -1,4 +1,4 @@
-"""`clipmark serve`'s flags reach the settings the web app runs with (without starting it)."""
+"""The command line: `serve`'s flags reach the settings (without starting the app); every command's help prints."""
 
 from __future__ import annotations
 
@@ -23,3 +23,17 @@ def test_without_the_flag_the_environment_decides(tmp_path: Path) -> None:
     env = Settings.from_env({"CLIPMARK_IMPORT_ROOTS": f"/srv/photos:{tmp_path}"})
     assert import_root_settings(args, env).import_roots == (Path("/srv/photos"), tmp_path)
     assert import_root_settings(args, Settings()).import_roots == ()
+
+
+def test_every_command_prints_its_help(capsys) -> None:  # type: ignore[no-untyped-def]
+    """argparse formats help with %: a bare '95%' in one command's help broke `clipmark --help`."""
+    import pytest
+
+    from core.cli import GROUPS
+
+    names = [command.name for commands in GROUPS for command in commands]
+    for argv in ([], *([name] for name in names)):
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args([*argv, "--help"])
+        assert done.value.code == 0
+    assert "estimate" in capsys.readouterr().out
