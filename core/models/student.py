@@ -12,6 +12,7 @@ torch and timm are imported inside functions only.
 from __future__ import annotations
 
 import difflib
+import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -141,6 +142,10 @@ def train_student(module: Any, paths: Sequence[str], targets: np.ndarray, *, set
     from timm.data import create_transform
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    # timm's training transforms draw from Python's `random` (and torch's) in the loading process:
+    # seeded here, a run is repeatable (the DataLoader seeds its workers from torch's generator)
+    random.seed(settings.seed)
+    torch.manual_seed(settings.seed)
     module.to(device).train()
     optimizer = torch.optim.AdamW(module.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=device == "cuda")

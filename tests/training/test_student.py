@@ -51,8 +51,9 @@ def test_student_learns_a_separable_task_far_above_chance(tmp_path: Path) -> Non
     assert log.steps == 30 and log.seen == 480 and log.images_per_second > 0
     probs, kept = net.predict(module, test_paths, image_size=SIZE)
     assert kept == list(range(30))
-    # chance is 1/3; 30 steps from random init land at 0.87-1.0 depending on the machine's BLAS threads
-    assert (probs.argmax(1) == test_labels).mean() >= 0.75
+    # chance is 1/3; the seeded run lands at 0.97 with one BLAS thread or two (it swung from 0.67 to 1.0
+    # while timm's augmentation drew from an unseeded `random`)
+    assert (probs.argmax(1) == test_labels).mean() >= 0.85
     net.export_student(module, tmp_path / "out", image_size=SIZE, metadata={"student": "mobilenetv3_small_100"})
     config = {"kind": "student", "class_names": ["r", "g", "b"], "preprocess": net.eval_preprocess(SIZE)}
     (tmp_path / "out" / "config.json").write_text(json.dumps(config))
