@@ -61,15 +61,18 @@ def build_student(name: str, *, num_classes: int, pretrained: bool, seed: int = 
 
 
 def default_workers() -> int:
-    """Decoding workers: 1 on CPU (decoding a batch costs a few % of its training step; a second worker
-    adds nothing), up to 8 on a GPU, where the step is fast and decoding is the bottleneck."""
+    """Decoding workers. On a CPU decoding + augmenting a batch costs a few % of its training step, so
+    overlapping it gains little, while a worker process takes a core from torch's compute threads: on
+    2 cores, 0 workers ran at 0.94-0.97 of the bare model's images/s and 1 worker at 0.86-0.91
+    (bench/train.py). So 0 on a CPU with 2 cores or fewer, 1 above that; on a GPU, where the step is
+    fast and decoding is the bottleneck, up to 8."""
     import os
 
     import torch
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if not torch.cuda.is_available():
-        return 1 if cores > 1 else 0
+        return 1 if cores > 2 else 0
     return max(1, min(8, cores - 1))
 
 
