@@ -9,8 +9,8 @@ server's settings (refit in the background) which measures: the opening (Service
 item), its RSS after opening, decision -> next item p50/p95 (`decide(next_n=1)`, the web's call), status,
 a grid page, the dashboard, the CSV export and the near-duplicate grouping the export's leak check runs
 (the whole pool, or `--dup-limit` rows: all pairs up to 20k rows, a faiss index above). The memory-mapped
-vector file beside a SQLite store is written right after the build (its time printed), as the first
-opening after an embedding would, so "open" is an opening with the file there.
+vector file (core.store.vectors) is written by the build's own embedding write (write-through), so the
+build time includes it and "open" is the first opening after the embedding, as a server meets it.
 
 `--ray`: images/s of `embed --engine ray` (a local Ray, `--actors` actors; cluster start excluded, actor
 start included) against the local pipeline (DataLoader + one model) on the same images in the same run:
@@ -84,26 +84,10 @@ def build(url: str, workdir: Path, n: int) -> tuple[float, Path]:
     began = time.perf_counter()
     truth = build_project(service, n=n, picture=picture, rng=np.random.default_rng(n))
     seconds = time.perf_counter() - began
-    write_vector_file(service)
     service.close()
     path = workdir / f"truth-{n}.json"
     path.write_text(json.dumps(truth))
     return seconds, path
-
-
-def write_vector_file(service: Service) -> None:
-    """Write the memory-mapped vector file (core.store.vectors) as the first open after the embedding
-    does, so the child measures an opening with the file there; prints its time (SQLite only)."""
-    from core.store import repo, vectors
-
-    with service.context.read_sessions.begin() as session:
-        folder = vectors.folder_of(session)
-        project = repo.project_by_name(session, name=PROJECT)
-        if folder is None or project is None:
-            return
-        began = time.perf_counter()
-        vectors.open_vectors(session, folder, project_id=project.id, model_id=(project.settings or {})["model_id"])
-        print(f"  vector file written in {time.perf_counter() - began:.2f} s", flush=True)
 
 
 def serve_figures(url: str, workdir: Path, truth_file: Path, *, decisions: int, dup_limit: int) -> dict[str, Any]:

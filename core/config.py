@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.engine import make_url
 
 DEFAULT_DB = "clipmark.sqlite"
 DEFAULT_MODEL = "ViT-B-32"
@@ -56,6 +59,7 @@ class Settings:
     model_config: str | None = None
     device: str | None = None
     media_dir: Path | None = None
+    vector_dir: Path | None = None           # memory-mapped embeddings (core.store.vectors): resolved_vector_dir
     batch_size: int = 32
     num_workers: int | None = None
     max_pixels: int = 100_000_000
@@ -87,6 +91,7 @@ class Settings:
             model_config=env.get("CLIPMARK_MODEL_CONFIG") or None,
             device=env.get("CLIPMARK_DEVICE") or None,
             media_dir=Path(env["CLIPMARK_MEDIA"]) if env.get("CLIPMARK_MEDIA") else None,
+            vector_dir=Path(env["CLIPMARK_VECTORS"]) if env.get("CLIPMARK_VECTORS") else None,
             user=env.get("CLIPMARK_USER") or env.get("USER") or "local",
             sam_model=env.get("CLIPMARK_SAM_MODEL") or "vit_b",
             sam_checkpoint=env.get("CLIPMARK_SAM_CHECKPOINT") or None,
@@ -113,6 +118,22 @@ class Settings:
         if "://" not in self.db:
             return Path(self.db).expanduser().resolve().parent / (Path(self.db).name + ".media")
         return Path.home() / ".clipmark" / "media"
+
+
+    def resolved_vector_dir(self) -> Path | None:
+        """Where the memory-mapped embedding files live: `vector_dir`; beside a SQLite file
+        (`<db>.vectors`); for a server database, one folder per database in a `vectors` folder beside
+        the media folder (~/.clipmark/vectors by default: a local cache of each app server, the store
+        stays the source of truth); None for an in-memory database."""
+        if self.vector_dir is not None:
+            return self.vector_dir
+        if "://" not in self.db:
+            return None if self.db in ("", ":memory:") else Path(self.db).expanduser().resolve().parent / (
+                Path(self.db).name + ".vectors")
+        if self.db.startswith("sqlite"):
+            return None  # a sqlite:// URL: core.store.vectors derives the folder from the file, if any
+        identity = make_url(self.db).render_as_string(hide_password=True)
+        return self.resolved_media_dir().parent / "vectors" / hashlib.sha1(identity.encode()).hexdigest()[:16]
 
 
 def import_roots(text: str) -> tuple[Path, ...]:

@@ -50,8 +50,10 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cursor.close()
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, *, vector_folder: Path | None = None) -> sessionmaker[Session]:
+    """Sessions that keep their objects after commit; `vector_folder` (core.store.vectors) in their info."""
+    info = {} if vector_folder is None else {"vector_folder": vector_folder}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 READ_ONLY = "clipmark_read_only"

@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from core.store import bulk, vectors
+from core.store import bulk, embedding_counts, vectors
 from core.store.schema import (
     CurrentLabel,
     Embedding,
@@ -210,24 +210,16 @@ def add_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int],
         for k, i in enumerate(image_ids)
     ]
     bulk.insert_rows(session, Embedding, rows)
-    _count_embeddings(session, model_id=model_id, image_ids=image_ids)
+    embedding_counts.record(session, model_id=model_id, image_ids=image_ids, sign=1)
 
 
-def _count_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int]) -> None:
-    """Add the new rows to embedding_counts, per project of their images (same transaction)."""
-    added: dict[int, int] = {}
-    for start in range(0, len(image_ids), 5_000):
-        chunk = [int(i) for i in image_ids[start : start + 5_000]]
-        for project_id, count in session.execute(select(Image.project_id, func.count()).where(
-                Image.id.in_(chunk)).group_by(Image.project_id)):
-            added[project_id] = added.get(project_id, 0) + count
-    for project_id, count in added.items():
-        row = session.get(EmbeddingCount, (project_id, model_id), with_for_update=True)
-        if row is None:
-            session.add(EmbeddingCount(project_id=project_id, model_id=model_id, count=count))
-        else:
-            row.count += count
-    session.flush()
+def delete_embeddings(session: Session, *, model_id: str, image_ids: Sequence[int]) -> None:
+    """Remove these images' vectors of `model_id` (counts and the vector file's revision follow)."""
+    ids = [int(i) for i in image_ids]
+    embedding_counts.record(session, model_id=model_id, image_ids=ids, sign=-1)
+    for start in range(0, len(ids), 5_000):
+        session.execute(delete(Embedding).where(Embedding.model_id == model_id,
+                                                Embedding.image_id.in_(ids[start : start + 5_000])))
 
 
 def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -237,8 +229,10 @@ def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tupl
     if mapped is not None:
         if not mapped.ids.size:
             return mapped.ids, np.zeros((0, 0), dtype=np.float32)
-        order = None if np.all(np.diff(mapped.ids) > 0) else np.argsort(mapped.ids, kind="stable")
-        return (mapped.ids if order is None else mapped.ids[order]), vectors.normalized_float32(mapped.rows, order)
+        if np.all(np.diff(mapped.ids) > 0):
+            return mapped.ids, mapped.rows  # the mapped file itself: no copy
+        order = np.argsort(mapped.ids, kind="stable")
+        return mapped.ids[order], np.asarray(mapped.rows[order])
     rows = session.execute(
         select(Embedding.image_id, Embedding.vector)
         .join(Image, Image.id == Embedding.image_id)

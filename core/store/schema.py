@@ -123,6 +123,9 @@ class EmbeddingCount(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), primary_key=True)
     model_id: Mapped[str] = mapped_column(String(300), primary_key=True)
     count: Mapped[int] = mapped_column(Integer, default=0)
+    # a new random value with every change of these vectors: the vector file (core.store.vectors)
+    # is current when its header holds the same one
+    revision: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class TextHead(Base):

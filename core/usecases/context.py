@@ -60,8 +60,9 @@ class Context:
         self.engine = make_engine(settings.db)
         if migrate:
             upgrade(self.engine)
-        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine)
-        self.read_sessions: sessionmaker[Session] = make_sessionmaker(read_only(self.engine))
+        folder = settings.resolved_vector_dir()
+        self.sessions: sessionmaker[Session] = make_sessionmaker(self.engine, vector_folder=folder)
+        self.read_sessions: sessionmaker[Session] = make_sessionmaker(read_only(self.engine), vector_folder=folder)
         self._known_users: set[str] = set()  # users exist for good (they are disabled, never deleted)
         self._known_lock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""core.store.vectors: the memory-mapped float16 file beside a SQLite database follows the store
+"""core.store.vectors: the memory-mapped float32 file beside a SQLite database follows the store
 (new rows appended, a changed store rebuilt, a torn or missing file rebuilt) and load_embeddings
 reads through it the same vectors SQL gives."""
 
@@ -8,13 +8,14 @@ import json
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import delete
+import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from core.store import bulk, repo, vectors
 from core.store.db import make_engine
 from core.store.migrate import upgrade
-from core.store.schema import Embedding, Image, Project, utcnow
+from core.store.schema import Image, Project, utcnow
 
 
 def _engine(tmp_path: Path, n: int):  # type: ignore[no-untyped-def]
@@ -63,10 +64,10 @@ def test_file_follows_appends_deletions_and_damage(tmp_path: Path) -> None:
     assert ids.tolist() == list(range(1, 41)) and np.abs(got - np.vstack([second, first])).max() < 2e-3
     assert _header(tmp_path)["generation"] == generation and _header(tmp_path)["count"] == 40  # appended
     with Session(engine) as session, session.begin():
-        session.execute(delete(Embedding).where(Embedding.image_id <= 5))
+        repo.delete_embeddings(session, model_id="m", image_ids=[1, 2, 3, 4, 5])
     ids, got = _load(engine)
     assert ids.tolist() == list(range(6, 41)) and _header(tmp_path)["generation"] != generation  # rebuilt
-    for data in (tmp_path / "v.sqlite.vectors").glob("*.f16"):
+    for data in (tmp_path / "v.sqlite.vectors").glob("*.f32"):
         data.unlink()
     ids, again = _load(engine)
     assert ids.tolist() == list(range(6, 41)) and np.array_equal(again, got)
@@ -80,7 +81,7 @@ def test_crash_after_append_before_header_keeps_the_old_rows(tmp_path: Path) -> 
     _add(engine, list(range(1, 6)), _unit(rng, 5))
     _load(engine)
     header = _header(tmp_path)
-    (data,) = (tmp_path / "v.sqlite.vectors").glob("*.f16")
+    (data,) = (tmp_path / "v.sqlite.vectors").glob("*.f32")
     with open(data, "ab") as handle:
         handle.write(b"\x00" * 7)  # a torn write
     with Session(engine) as session:
@@ -104,8 +105,65 @@ def test_a_folder_that_cannot_be_written_falls_back_to_sql(tmp_path: Path) -> No
     rng = np.random.default_rng(2)
     engine = _engine(tmp_path, 4)
     vecs = _unit(rng, 4)
-    _add(engine, [1, 2, 3, 4], vecs)
     (tmp_path / "v.sqlite.vectors").write_text("not a folder")  # mkdir fails with an OSError
+    _add(engine, [1, 2, 3, 4], vecs)  # the write-through gives up quietly: the rows are stored
     ids, got = _load(engine)
     assert ids.tolist() == [1, 2, 3, 4] and np.abs(got - vecs).max() < 2e-3
+    engine.dispose()
+
+
+def _statements(engine) -> list[str]:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: seen.append(str(args[2]).lower()))
+    return seen
+
+
+def test_writes_keep_the_file_current_and_opening_reads_one_row(tmp_path: Path) -> None:
+    """add_embeddings appends to the file in its transaction; opening then checks the revision only."""
+    rng = np.random.default_rng(3)
+    engine = _engine(tmp_path, 30)
+    first, second = _unit(rng, 10), _unit(rng, 20)
+    _add(engine, list(range(1, 11)), first)
+    _add(engine, list(range(11, 31)), second)
+    header = _header(tmp_path)
+    with Session(engine) as session:
+        assert header["count"] == 30 and header["revision"] == vectors.store_revision(session, project_id=1,
+                                                                                       model_id="m")
+    seen = _statements(engine)
+    ids, got = _load(engine)
+    assert ids.tolist() == list(range(1, 31)) and np.abs(got - np.vstack([first, second])).max() < 2e-3
+    assert not any("count(" in s for s in seen), seen  # no signature query over the embeddings
+    assert isinstance(got, np.memmap) and not got.flags.writeable  # the file itself, read-only
+    engine.dispose()
+
+
+def test_a_rolled_back_write_is_never_served(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    engine = _engine(tmp_path, 20)
+    kept = _unit(rng, 10)
+    _add(engine, list(range(1, 11)), kept)
+    with pytest.raises(RuntimeError), Session(engine) as session, session.begin():
+        repo.add_embeddings(session, model_id="m", image_ids=list(range(11, 21)), vectors=_unit(rng, 10))
+        raise RuntimeError("the transaction fails after the file was appended to")
+    assert _header(tmp_path)["count"] == 20  # the file ran ahead of the store
+    ids, got = _load(engine)
+    assert ids.tolist() == list(range(1, 11)) and np.abs(got - kept).max() < 2e-3
+    more = _unit(rng, 10)
+    _add(engine, list(range(11, 21)), more)
+    ids, got = _load(engine)
+    assert ids.tolist() == list(range(1, 21)) and np.abs(got[10:] - more).max() < 2e-3
+    engine.dispose()
+
+
+def test_a_float16_file_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    engine = _engine(tmp_path, 6)
+    vecs = _unit(rng, 6)
+    _add(engine, list(range(1, 7)), vecs)
+    (stem,) = (tmp_path / "v.sqlite.vectors").glob("*.json")
+    old = {k: v for k, v in _header(tmp_path).items() if k != "format"}  # what 0008's code wrote
+    stem.write_text(json.dumps(old))
+    ids, got = _load(engine)
+    assert ids.tolist() == list(range(1, 7)) and np.abs(got - vecs).max() < 2e-3
+    assert _header(tmp_path)["format"] == vectors.FORMAT
     engine.dispose()
