@@ -27,14 +27,6 @@ def csv_unescaped(text: str) -> str:
 RISKY_FIRST = frozenset("'" + "".join(FORMULA_START))  # a cell starting otherwise is written as it is
 
 
-def _cell(value: object) -> object:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return csv_safe(value) if value[:1] in RISKY_FIRST else value
-    return repr(value) if isinstance(value, float) else value
-
-
 def _file_of(target, item, meta: ExportMeta) -> str:  # type: ignore[no-untyped-def]
     if meta.link is None:
         return item.record.file_path
@@ -47,15 +39,24 @@ def write_csv(target, rows: Rows, meta: ExportMeta) -> None:  # type: ignore[no-
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(columns)
         for item in rows:  # a list per row: DictWriter's per-row dict checks cost a third of the export
-            writer.writerow([_cell(value) for value in _csv_values(item, _file_of(target, item, meta))])
+            writer.writerow(_csv_values(item, _file_of(target, item, meta)))
+
+
+def _text(value: str | None) -> str:
+    return "" if value is None else csv_safe(value) if value[:1] in RISKY_FIRST else value
 
 
 def _csv_values(item, file: str) -> list[object]:  # type: ignore[no-untyped-def]
-    """rows.row's values in COLUMNS order (+ the split), without building its dict."""
+    """rows.row's values in COLUMNS order (+ the split) as CSV cells, without building its dict: text
+    that people or models chose goes through the formula escape (_text), ids and sizes are ints, the
+    confidence a float's repr, the timestamp ISO (tests/export/test_csv_values.py checks them against
+    rows.row with the generic rule)."""
     r = item.record
-    values = [r.path, r.sha256 or None, r.label, r.source, r.confidence, r.model_id, r.model_version, r.annotator,
-              timestamp(r.timestamp), r.agreement, r.image_id, file, r.width, r.height]
-    return values if item.split is None else [*values, item.split]
+    values = [_text(r.path), r.sha256 or "", _text(r.label), r.source or "",
+              "" if r.confidence is None else repr(r.confidence), _text(r.model_id), _text(r.model_version),
+              _text(r.annotator), timestamp(r.timestamp) or "", _text(r.agreement), r.image_id, _text(file),
+              r.width, r.height]
+    return values if item.split is None else [*values, _text(item.split)]
 
 
 def write_jsonl(target, rows: Rows, meta: ExportMeta) -> None:  # type: ignore[no-untyped-def]
