@@ -30,7 +30,7 @@ from core.labeling.adapt import (
     top_gap,
     wrong_gap_gate,
 )
-from core.labeling.classmeans import estimate
+from core.labeling.classmeans import Whitening, estimate, within_whitening
 
 POOL_SAMPLE = 4000
 POOL_CELLS = 2_000_000  # pool sample x classes: the EM's cost; fewer pool images when there are many classes
@@ -71,12 +71,16 @@ def _semi(probe: Classifier, xl: np.ndarray, y: np.ndarray, xp: np.ndarray, *, m
     gate = np.inf if cold else (float(gaps[wrong].max()) if wrong.any() else -np.inf)
     if gate == -np.inf:
         return probe
-    choice = _choose(xl, y, xp, z_l, z_p, gaps, mu=mu, cold=cold, probe=probe, rng=rng, expected=expected)
+    seen = _seen(y, probe.num_classes) if cold else None
+    white = within_whitening(xl, y, xp, softmax(z_p), num_classes=probe.num_classes, center=mu, scale=MEANS_SCALE,
+                             classes=seen)
+    choice = _choose(xl, y, xp, z_l, z_p, gaps, mu=mu, cold=cold, probe=probe, rng=rng, expected=expected,
+                     white=white)
     if choice is None:
         return probe
     weight, pool_weight = choice
     means = estimate(xl, y, xp, softmax(z_p), num_classes=probe.num_classes, center=mu, scale=MEANS_SCALE,
-                     pool_weight=pool_weight, classes=_seen(y, probe.num_classes) if cold else None)
+                     pool_weight=pool_weight, classes=seen, whiten=white)
     return replace(base, means=means, means_weight=weight, gate=gate, version=f"adapted-n{y.size}-class-means")
 
 
@@ -88,8 +92,13 @@ def _seen(y: np.ndarray, k: int) -> np.ndarray:
 
 def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p: np.ndarray, gaps: np.ndarray, *,
             mu: np.ndarray, cold: bool, probe: Classifier, rng: np.random.Generator,
-            expected: float | None) -> tuple[float, float] | None:
-    """The candidate with the best held-out accuracy, if it beats zero-shot (paired test) and the probe."""
+            expected: float | None, white: Whitening) -> tuple[float, float] | None:
+    """The candidate with the best held-out accuracy, if it beats zero-shot (paired test) and the probe.
+
+    In a cold start zero-shot is chance and the class means are the default: they stand unless the
+    probe's held-out accuracy is higher (held-out labels of a class with no other label are wrong
+    for both, so at one label per class the folds cannot tell, and the pool's structure is what
+    pays there: docs/learning.md)."""
     fold = stratified_folds(y, rng)
     right = np.zeros((len(CANDIDATES), y.size), dtype=bool)
     k = z_l.shape[1]
@@ -101,13 +110,15 @@ def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p:
         under = gaps[test] <= gate
         for c, (weight, pool_weight) in enumerate(CANDIDATES):
             means = estimate(xl[train], y[train], pool, base, num_classes=k, center=mu, scale=MEANS_SCALE,
-                             pool_weight=pool_weight, classes=_seen(y[train], k) if cold else None)
+                             pool_weight=pool_weight, classes=_seen(y[train], k) if cold else None, whiten=white)
             logits = z_l[test] + weight * under[:, None] * means.log_probs(xl[test])
             right[c, test] = np.argmax(logits, axis=1) == y[test]
     zs_right = np.zeros(y.size, dtype=bool) if cold else np.argmax(z_l, axis=1) == y
     strata = fold_weights(zs_right, expected)
     best = int(np.argmax(right @ strata))
     accuracy = float(right[best] @ strata / strata.sum())
+    if cold:
+        return CANDIDATES[best] if probe.cv_accuracy is None or accuracy >= probe.cv_accuracy else None
     beats_probe = probe.weights is None or probe.cv_accuracy is None or accuracy > probe.cv_accuracy
     return CANDIDATES[best] if clearly_better(right[best], zs_right, strata) and beats_probe else None
 

@@ -2,7 +2,9 @@
 into (labeled + wanted) groups, then take the most typical image (densest: nearest to its
 neighbours) of each cluster no label covers yet, biggest clusters first.
 
-Clustering the labeled images together with the candidates is what keeps the picks new: a cluster
+The images are centred on their mean and re-normalised first, as the class means see them (on
+Flowers, 3 seeds: 87.7% against 87.3% at 150 labels). Clustering the labeled images together with
+the candidates is what keeps the picks new: a cluster
 that holds a labeled image is covered, so the next round looks elsewhere (the plain `cold_start`
 re-clusters the candidates alone and keeps returning to the same dense regions).
 """
@@ -24,6 +26,8 @@ def typical_first(candidates: np.ndarray, labeled: np.ndarray, *, n: int, rng: n
 
     `cluster(points, k, rng) -> assignments` is injected (the strategies' k-means)."""
     points = np.concatenate([candidates, labeled]).astype(np.float32)
+    points -= points.mean(axis=0)  # the modality gap: raw image cosines share a common part (classmeans.py)
+    points /= np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
     k = int(min(points.shape[0], max(n, min(labeled.shape[0] + n, MAX_CLUSTERS))))
     assign = cluster(points, k, rng)
     own, covered = assign[: candidates.shape[0]], np.bincount(assign[candidates.shape[0]:], minlength=k)
@@ -32,7 +36,7 @@ def typical_first(candidates: np.ndarray, labeled: np.ndarray, *, n: int, rng: n
     picks, scores = [], []
     for c in order[sizes[order] > 0]:
         members = np.flatnonzero(own == c)
-        picks.append(int(members[np.argmax(_typicality(candidates[members]))]))
+        picks.append(int(members[np.argmax(_typicality(points[members]))]))
         scores.append(sizes[c] / (1.0 + covered[c]) / candidates.shape[0])
         if len(picks) == n:
             break
