@@ -3,8 +3,8 @@ regions only) with a leak check: near-duplicate images (cosine of their cached e
 threshold) are moved into one split, so no copy of a training image is tested on.
 
 The plan holds three small arrays per image (id, class, split), never records; the leak check needs
-the project's embeddings (N x D float32) and compares them in blocks of bounded size, through an
-approximate nearest-neighbour index (faiss) above core.labeling.neighbors.EXACT_LIMIT rows."""
+the project's embeddings (N x D float32) and compares them in blocks of bounded size, through a
+clustered self-join (faiss k-means cells) above core.labeling.neighbors.EXACT_LIMIT rows."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _largest_remainder(n: int, fractions: Sequence[float]) -> np.ndarray:
 
 def near_duplicate_groups(embeddings: np.ndarray, *, threshold: float) -> np.ndarray:
     """Component label per row of the graph 'cosine > threshold' (rows L2-normalised): pairs found
-    all-pairs up to neighbors.EXACT_LIMIT rows, through the faiss index above."""
+    all-pairs up to neighbors.EXACT_LIMIT rows, through the clustered self-join above."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 

@@ -70,7 +70,7 @@ def near_duplicate_conflicts(
     embeddings: np.ndarray, labels: np.ndarray, *, threshold: float = DUPLICATE_COSINE,
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, cosine) of labeled items above the threshold whose labels differ (all pairs up to
-    neighbors.EXACT_LIMIT items, through the faiss index above)."""
+    neighbors.EXACT_LIMIT items, through the clustered self-join above)."""
     rows, cols, sims = neighbors.close_pairs(embeddings, threshold=threshold, strict=False)
     differ = labels[rows] != labels[cols]
     pairs = [(int(i), int(j), float(c)) for i, j, c in zip(rows[differ], cols[differ], sims[differ], strict=True)]
