@@ -167,3 +167,28 @@ def test_a_float16_file_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:
     assert ids.tolist() == list(range(1, 7)) and np.abs(got - vecs).max() < 2e-3
     assert _header(tmp_path)["format"] == vectors.FORMAT
     engine.dispose()
+
+
+def test_the_vector_folder_of_each_kind_of_database(tmp_path: Path) -> None:
+    from core.config import Settings
+
+    assert Settings(db=str(tmp_path / "a.sqlite")).resolved_vector_dir() == tmp_path / "a.sqlite.vectors"
+    assert Settings(db=":memory:").resolved_vector_dir() is None
+    server = Settings(db="postgresql+psycopg://u:secret@db.example:5432/labels", media_dir=tmp_path / "media")
+    folder = server.resolved_vector_dir()
+    assert folder is not None and folder.parent == tmp_path / "vectors" and "secret" not in str(folder)
+    other = Settings(db="postgresql+psycopg://u:other@db.example:5432/labels", media_dir=tmp_path / "media")
+    assert other.resolved_vector_dir() == folder  # the same database, whatever the password
+    env = Settings.from_env({"CLIPMARK_DB": "postgresql://x@h/d", "CLIPMARK_VECTORS": str(tmp_path / "v")})
+    assert env.resolved_vector_dir() == tmp_path / "v"
+
+
+def test_a_server_database_uses_the_configured_folder(tmp_path: Path) -> None:
+    """Sessions made by the Context carry the folder, whatever the backend (here a SQLite URL)."""
+    from core.config import Settings
+    from core.usecases.context import Context
+
+    context = Context(Settings(db=f"sqlite:///{tmp_path / 'u.sqlite'}", vector_dir=tmp_path / "cache"))
+    with context.read_sessions() as session:
+        assert vectors.folder_of(session) == tmp_path / "cache"
+    context.close()
