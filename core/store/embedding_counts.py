@@ -31,20 +31,20 @@ def record(session: Session, *, model_id: str, image_ids: Sequence[int], sign: i
         if row is None:
             row = EmbeddingCount(project_id=project_id, model_id=model_id, count=0)
             session.add(row)
-        revisions[project_id] = (row.revision, uuid.uuid4().hex)
+        revisions[project_id] = (row.revision, uuid.uuid4().hex, row.count + count)
         row.count, row.revision = row.count + count, revisions[project_id][1]
     session.flush()
     if sign > 0:
         write_through(session, model_id=model_id, revisions=revisions)
 
 
-def write_through(session: Session, *, model_id: str, revisions: dict[int, tuple[str | None, str]]) -> None:
+def write_through(session: Session, *, model_id: str, revisions: dict[int, tuple[str | None, str, int]]) -> None:
     folder = vectors.folder_of(session)
     if folder is None:
         return
-    for project_id, (before, after) in revisions.items():
+    for project_id, (before, after, count) in revisions.items():
         try:
             vectors.write_through(session, folder, project_id=project_id, model_id=model_id, before=before,
-                                  after=after)
+                                  after=after, count=count)
         except OSError:
             pass  # a cache: a folder we cannot write leaves the store to answer alone

@@ -86,11 +86,14 @@ def store_revision(session: Session, *, project_id: int, model_id: str) -> str |
 
 
 def write_through(session: Session, folder: Path, *, project_id: int, model_id: str, before: str | None,
-                  after: str) -> None:
+                  after: str, count: int) -> None:
     """Called by repo.add_embeddings inside its transaction, after the rows and the new revision:
     append the rows to the file if it was current at revision `before` (or start the file when there
-    is none), and publish `after`. A file that was not current is left for the next opening to repair;
-    so is this append if the transaction rolls back (the store never gets revision `after`)."""
+    is none), and publish `after` if the file then holds the `count` rows embedding_counts says the
+    store has (rows another transaction wrote with lower ids, possible on PostgreSQL, would be
+    missing: then the header keeps the old revision). A file that was not current is left for the
+    next opening to repair; so is this append if the transaction rolls back (the store never gets
+    revision `after`)."""
     stem = stem_of(folder, project_id=project_id, model_id=model_id)
     header = _read_header(stem)
     if header is not None and not (before is not None and header.get("revision") == before
@@ -103,7 +106,10 @@ def write_through(session: Session, folder: Path, *, project_id: int, model_id: 
             return  # someone else changed it meanwhile: the next opening sorts it out
         start = header or {"generation": uuid.uuid4().hex[:12], "count": 0, "last": 0, "dim": 0, "written": ""}
         written = _write_rows(session, stem, start, project_id=project_id, model_id=model_id)
-        _publish(stem, {**written, "revision": after})
+        if written["count"] == count:
+            _publish(stem, {**written, "revision": after})
+        elif header is None:
+            _publish(stem, written)  # a first file, not claimed current: the next opening checks it
 
 
 def _store_signature(session: Session, *, project_id: int, model_id: str,

@@ -192,3 +192,29 @@ def test_a_server_database_uses_the_configured_folder(tmp_path: Path) -> None:
     with context.read_sessions() as session:
         assert vectors.folder_of(session) == tmp_path / "cache"
     context.close()
+
+
+def test_rows_committed_with_lower_ids_are_not_missed(tmp_path: Path) -> None:
+    """PostgreSQL may commit a concurrent writer's rows with ids below the file's last one: the
+    write-through then finds fewer rows than embedding_counts and does not claim the file current."""
+    from sqlalchemy import insert, update
+
+    from core.store.schema import Embedding, EmbeddingCount
+
+    rng = np.random.default_rng(6)
+    engine = _engine(tmp_path, 12)
+    with Session(engine) as session, session.begin():  # ids 1-4 taken, so model m's rows start at 5
+        repo.add_embeddings(session, model_id="other", image_ids=[1, 2, 3, 4], vectors=_unit(rng, 4))
+    _add(engine, list(range(1, 11)), _unit(rng, 10))
+    _load(engine)
+    late = _unit(rng, 1)
+    with Session(engine) as session, session.begin():  # the other writer's row, id 2 (freed), counted
+        repo.delete_embeddings(session, model_id="other", image_ids=[1, 2, 3, 4])
+        session.execute(insert(Embedding).values(id=2, image_id=11, model_id="m", dim=8,
+                                                 vector=late.astype(np.float16).tobytes(), created_at=utcnow()))
+        session.execute(update(EmbeddingCount).where(EmbeddingCount.model_id == "m")
+                        .values(count=EmbeddingCount.count + 1))
+    _add(engine, [12], _unit(rng, 1))
+    ids, got = _load(engine)
+    assert ids.tolist() == list(range(1, 13)) and np.abs(got[10] - late[0]).max() < 2e-3
+    engine.dispose()
