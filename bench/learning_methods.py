@@ -5,7 +5,8 @@ Usage:
   .venv/bin/python bench/learning_methods.py detectors FILE.npz --top 10,30,60
 
 `methods`: accuracy on the unlabeled images of each semi-supervised candidate, on random label sets
-(the probe; class means with pseudo-label weight 0.3 and 1, alone and times the probe; label
+(the probe; class means with pseudo-label weight 0.3 and 1, alone and times the probe, and with
+weight 1 in the within-class-whitened space fit_semi uses; label
 propagation over a 10-NN graph, alone and added to the probe; fit_semi as shipped).
 `detectors`: how many zero-shot errors each score puts among its top picks, before any label.
 """
@@ -21,18 +22,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.labeling.adapt import fit_classifier, softmax  # noqa: E402
-from core.labeling.classmeans import centred_unit, estimate  # noqa: E402
+from core.labeling.classmeans import centred_unit, estimate, within_whitening  # noqa: E402
 from core.labeling.context import labeled_context  # noqa: E402
 from core.labeling.semi import fit_semi  # noqa: E402
 from core.labeling.simulate import SimData, load_npz  # noqa: E402
 from core.labeling.strategies import least_confidence_scores, margin_scores, select  # noqa: E402
 
 
-def _means_probs(data: SimData, labeled: np.ndarray, base: np.ndarray, weight: float) -> np.ndarray:
-    k, emb = len(data.class_names), data.image_embeddings
+def _means_probs(data: SimData, labeled: np.ndarray, base: np.ndarray, weight: float, *,
+                 whiten: bool = False) -> np.ndarray:
+    k, emb, mu = len(data.class_names), data.image_embeddings, data.image_embeddings.mean(axis=0)
     seen = None if data.text_embeddings is not None else np.bincount(data.labels[labeled], minlength=k) > 0
+    white = None if not whiten else within_whitening(emb[labeled], data.labels[labeled], emb[~labeled],
+                                                     base[~labeled], num_classes=k, center=mu, scale=20.0,
+                                                     classes=seen)
     means = estimate(emb[labeled], data.labels[labeled], emb[~labeled], base[~labeled], num_classes=k,
-                     center=emb.mean(axis=0), scale=20.0, pool_weight=weight, classes=seen)
+                     center=mu, scale=20.0, pool_weight=weight, classes=seen, whiten=white)
     return np.exp(means.log_probs(emb))
 
 
@@ -71,11 +76,12 @@ def methods(data: SimData, *, sizes: list[int], seeds: int, propagation: bool = 
             if propagation:  # a dense N x N graph: small sets only
                 spread = _propagate(data, labeled)
                 candidates.update({"label propagation": spread, "probe + propagation": probe + spread})
+            base = probe if data.text_embeddings is None else softmax(100.0 * emb @ data.text_embeddings.T)
             for weight in (0.3, 1.0):
-                means = _means_probs(data, labeled, probe if data.text_embeddings is None else
-                                     softmax(100.0 * emb @ data.text_embeddings.T), weight)
+                means = _means_probs(data, labeled, base, weight)
                 candidates[f"class means w{weight}"] = means
                 candidates[f"probe x class means w{weight}"] = probe * means
+            candidates["class means w1, whitened"] = _means_probs(data, labeled, base, 1.0, whiten=True)
             for name, probs in candidates.items():
                 right = np.argmax(probs, axis=1) == y
                 scores.setdefault(name, []).append(float(right[~labeled].mean()))

@@ -38,6 +38,7 @@ MEANS_SCALE = 20.0
 # (weight of the class means' log-probabilities, weight of a pseudo-label against a human label)
 CANDIDATES = ((1.0, 0.3), (1.0, 1.0))
 MIN_LABELS = 4
+WHITEN_MIN_PER_CLASS = 5
 
 
 def fit_semi(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int, text_head: np.ndarray | None,
@@ -72,8 +73,7 @@ def _semi(probe: Classifier, xl: np.ndarray, y: np.ndarray, xp: np.ndarray, *, m
     if gate == -np.inf:
         return probe
     seen = _seen(y, probe.num_classes) if cold else None
-    white = within_whitening(xl, y, xp, softmax(z_p), num_classes=probe.num_classes, center=mu, scale=MEANS_SCALE,
-                             classes=seen)
+    white = _whitening(xl, y, xp, z_p, mu=mu, cold=cold, seen=seen)
     choice = _choose(xl, y, xp, z_l, z_p, gaps, mu=mu, cold=cold, probe=probe, rng=rng, expected=expected,
                      white=white)
     if choice is None:
@@ -84,6 +84,20 @@ def _semi(probe: Classifier, xl: np.ndarray, y: np.ndarray, xp: np.ndarray, *, m
     return replace(base, means=means, means_weight=weight, gate=gate, version=f"adapted-n{y.size}-class-means")
 
 
+def _whitening(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_p: np.ndarray, *, mu: np.ndarray, cold: bool,
+               seen: np.ndarray | None) -> Whitening | None:
+    """The within-class whitening of the pool sample, or None where it holds fewer than
+    WHITEN_MIN_PER_CLASS images per class (ImageNet's 1,000 classes on a 2,000-image sample: the
+    scatter is mostly noise, and the folds, each held-out image in the pool its class mean is drawn
+    from, passed class means 6 points below zero-shot). With a head it is the pool's alone, so that
+    held-out labels do not shape the space the folds judge in."""
+    if xp.shape[0] < WHITEN_MIN_PER_CLASS * z_p.shape[1]:
+        return None
+    labeled = slice(None) if cold else slice(0, 0)
+    return within_whitening(xl[labeled], y[labeled], xp, softmax(z_p), num_classes=z_p.shape[1], center=mu,
+                            scale=MEANS_SCALE, classes=seen)
+
+
 def _seen(y: np.ndarray, k: int) -> np.ndarray:
     seen = np.zeros(k, dtype=bool)
     seen[y] = True
@@ -92,7 +106,7 @@ def _seen(y: np.ndarray, k: int) -> np.ndarray:
 
 def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p: np.ndarray, gaps: np.ndarray, *,
             mu: np.ndarray, cold: bool, probe: Classifier, rng: np.random.Generator,
-            expected: float | None, white: Whitening) -> tuple[float, float] | None:
+            expected: float | None, white: Whitening | None) -> tuple[float, float] | None:
     """The candidate with the best held-out accuracy, if it beats zero-shot (paired test) and the probe.
 
     In a cold start zero-shot is chance and the class means are the default: they stand unless the

@@ -195,9 +195,11 @@ def _typical_first(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np
         return Selection(indices=np.zeros(0, dtype=np.int64), scores=np.zeros(0))
     sample = np.sort(rng.permutation(total)[:COLD_START_SAMPLE]) if total > COLD_START_SAMPLE else np.arange(total)
     labeled = np.zeros((0, embeddings.shape[1]), dtype=np.float32) if context is None else context.embeddings
+    labels = None if context is None else context.labels
     if labeled.shape[0] > COLD_START_SAMPLE:
-        labeled = labeled[np.sort(rng.permutation(labeled.shape[0])[:COLD_START_SAMPLE])]
-    picks, scores = typical_first(embeddings[sample], labeled, n=n, rng=rng, cluster=_kmeans)
+        keep = np.sort(rng.permutation(labeled.shape[0])[:COLD_START_SAMPLE])
+        labeled, labels = labeled[keep], None if labels is None else labels[keep]
+    picks, scores = typical_first(embeddings[sample], labeled, n=n, rng=rng, cluster=_kmeans, labels=labels)
     picks = sample[picks]
     fill = rng.permutation(np.setdiff1d(np.arange(total), picks))[: n - picks.size].astype(np.int64)
     return Selection(indices=np.concatenate([picks, fill]), scores=np.concatenate([scores, np.zeros(fill.size)]))

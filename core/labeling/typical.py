@@ -2,8 +2,9 @@
 into (labeled + wanted) groups, then take the most typical image (densest: nearest to its
 neighbours) of each cluster no label covers yet, biggest clusters first.
 
-The images are centred on their mean and re-normalised first, as the class means see them (on
-Flowers, 3 seeds: 87.7% against 87.3% at 150 labels). Clustering the labeled images together with
+The images are centred on their mean and re-normalised first, as the class means see them, and
+among uncovered clusters those far from every labeled class come first (on Flowers at 150 labels,
+6 seeds: 88.3% against 86.6% for centred images alone). Clustering the labeled images together with
 the candidates is what keeps the picks new: a cluster
 that holds a labeled image is covered, so the next round looks elsewhere (the plain `cold_start`
 re-clusters the candidates alone and keeps returning to the same dense regions).
@@ -21,10 +22,13 @@ MAX_CLUSTERS = 400
 
 
 def typical_first(candidates: np.ndarray, labeled: np.ndarray, *, n: int, rng: np.random.Generator,
-                  cluster: Clusterer) -> tuple[np.ndarray, np.ndarray]:
+                  cluster: Clusterer, labels: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(indices into `candidates`, scores): one typical image per cluster, uncovered and big first.
 
-    `cluster(points, k, rng) -> assignments` is injected (the strategies' k-means)."""
+    `cluster(points, k, rng) -> assignments` is injected (the strategies' k-means). With the
+    `labels` of the labeled images, uncovered clusters are ordered by size x novelty^2, novelty being
+    their members' mean `1 - max cosine` to the labeled classes' means: a cluster near a known class
+    is likely another mode of it, one far from all of them a class with no label yet."""
     points = np.concatenate([candidates, labeled]).astype(np.float32)
     points -= points.mean(axis=0)  # the modality gap: raw image cosines share a common part (classmeans.py)
     points /= np.maximum(np.linalg.norm(points, axis=1, keepdims=True), 1e-12)
@@ -32,7 +36,8 @@ def typical_first(candidates: np.ndarray, labeled: np.ndarray, *, n: int, rng: n
     assign = cluster(points, k, rng)
     own, covered = assign[: candidates.shape[0]], np.bincount(assign[candidates.shape[0]:], minlength=k)
     sizes = np.bincount(own, minlength=k)
-    order = np.lexsort((-sizes, covered))  # uncovered first, then biggest
+    weight = sizes * _novelty(points, labels, own, sizes) ** 2 if labels is not None and labels.size else sizes
+    order = np.lexsort((-weight, covered))  # uncovered first, then biggest (and newest)
     picks, scores = [], []
     for c in order[sizes[order] > 0]:
         members = np.flatnonzero(own == c)
@@ -41,6 +46,17 @@ def typical_first(candidates: np.ndarray, labeled: np.ndarray, *, n: int, rng: n
         if len(picks) == n:
             break
     return np.asarray(picks, dtype=np.int64), np.asarray(scores, dtype=np.float64)
+
+
+def _novelty(points: np.ndarray, labels: np.ndarray, own: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """Per cluster: its candidates' mean `1 - max_c cos(x, mean of labeled class c)`."""
+    candidates, labeled = points[: own.size], points[own.size:]
+    classes, index = np.unique(labels, return_inverse=True)
+    means = np.zeros((classes.size, points.shape[1]), dtype=np.float32)
+    np.add.at(means, index, labeled)
+    means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+    far = 1.0 - (candidates @ means.T).max(axis=1)
+    return np.bincount(own, weights=far, minlength=sizes.size) / np.maximum(sizes, 1)
 
 
 def _typicality(members: np.ndarray) -> np.ndarray:
