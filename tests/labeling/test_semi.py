@@ -164,6 +164,18 @@ def test_within_whitening_shrinks_the_spread_not_the_separation() -> None:
     assert kept > 0.7 and shrunk < 0.4, (kept, shrunk)
 
 
+def test_no_whitening_where_the_pool_sample_is_thin_per_class() -> None:
+    """Fewer than WHITEN_MIN_PER_CLASS pool images per class: the scatter would be noise."""
+    from core.labeling.semi import WHITEN_MIN_PER_CLASS, _whitening
+
+    emb, y = _clusters(k=8, per=10)
+    mu = emb.mean(axis=0)
+    for pool, expect in ((WHITEN_MIN_PER_CLASS * 8 - 1, False), (WHITEN_MIN_PER_CLASS * 8, True)):
+        white = _whitening(emb[:8], y[:8], emb[8: 8 + pool], np.zeros((pool, 8), np.float32), mu=mu, cold=True,
+                           seen=np.ones(8, dtype=bool))
+        assert (white is not None) == expect
+
+
 @pytest.mark.assets
 @pytest.mark.parametrize(("name", "classes"), [("flowers102-test", 40), ("pets25-val", None)])
 def test_whitened_class_means_beat_plain_ones_in_a_cold_start(embeddings_dir: Path, name: str,
