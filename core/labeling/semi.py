@@ -10,7 +10,10 @@ queue labels mostly images zero-shot gets wrong); the class means replace
 the probe only when they beat zero-shot clearly (the probe's paired test) and the probe's own
 held-out accuracy. With a text head they touch only images under the probe's gate (zero-shot top-2
 gap at most the largest gap at which zero-shot was caught wrong), so confident zero-shot predictions
-stand. With no unlabeled image, or too few labels, the result is the probe exactly.
+stand. With no unlabeled image, too few labels, or a pool sample of fewer than MIN_POOL_PER_CLASS
+images per class (ImageNet's 1,000 classes on 2,000 images: the EM's means are noise, and the folds,
+each held-out image in the pool its class mean is drawn from, once passed class means 5 points below
+zero-shot), the result is the probe exactly.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ MEANS_SCALE = 20.0
 # (weight of the class means' log-probabilities, weight of a pseudo-label against a human label)
 CANDIDATES = ((1.0, 0.3), (1.0, 1.0))
 MIN_LABELS = 4
-WHITEN_MIN_PER_CLASS = 5
+MIN_POOL_PER_CLASS = 5  # pool-sample images per class below which class means are not tried
 
 
 def fit_semi(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int, text_head: np.ndarray | None,
@@ -56,7 +59,7 @@ def fit_semi(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int, te
         expected = float(softmax(logit_scale * (emb[pool] @ np.asarray(text_head, np.float32).T)).max(axis=1).mean())
     probe = fit_classifier(emb[labeled], y_all[labeled], num_classes=num_classes, text_head=text_head,
                            logit_scale=logit_scale, rng=rng, center=mu, expected_accuracy=expected)
-    if labeled.size < MIN_LABELS or unlabeled.size == 0:
+    if labeled.size < MIN_LABELS or pool.size == 0 or pool.size < MIN_POOL_PER_CLASS * num_classes:
         return probe
     with threadpool_limits(limits=1, user_api="blas"):
         return _semi(probe, emb[labeled], y_all[labeled], emb[pool], mu=mu, rng=rng, expected=expected)
@@ -85,14 +88,9 @@ def _semi(probe: Classifier, xl: np.ndarray, y: np.ndarray, xp: np.ndarray, *, m
 
 
 def _whitening(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_p: np.ndarray, *, mu: np.ndarray, cold: bool,
-               seen: np.ndarray | None) -> Whitening | None:
-    """The within-class whitening of the pool sample, or None where it holds fewer than
-    WHITEN_MIN_PER_CLASS images per class (ImageNet's 1,000 classes on a 2,000-image sample: the
-    scatter is mostly noise, and the folds, each held-out image in the pool its class mean is drawn
-    from, passed class means 6 points below zero-shot). With a head it is the pool's alone, so that
+               seen: np.ndarray | None) -> Whitening:
+    """The within-class whitening of the pool sample; with a head from the pool alone, so that
     held-out labels do not shape the space the folds judge in."""
-    if xp.shape[0] < WHITEN_MIN_PER_CLASS * z_p.shape[1]:
-        return None
     labeled = slice(None) if cold else slice(0, 0)
     return within_whitening(xl[labeled], y[labeled], xp, softmax(z_p), num_classes=z_p.shape[1], center=mu,
                             scale=MEANS_SCALE, classes=seen)
@@ -106,7 +104,7 @@ def _seen(y: np.ndarray, k: int) -> np.ndarray:
 
 def _choose(xl: np.ndarray, y: np.ndarray, xp: np.ndarray, z_l: np.ndarray, z_p: np.ndarray, gaps: np.ndarray, *,
             mu: np.ndarray, cold: bool, probe: Classifier, rng: np.random.Generator,
-            expected: float | None, white: Whitening | None) -> tuple[float, float] | None:
+            expected: float | None, white: Whitening) -> tuple[float, float] | None:
     """The candidate with the best held-out accuracy, if it beats zero-shot (paired test) and the probe.
 
     In a cold start zero-shot is chance and the class means are the default: they stand unless the

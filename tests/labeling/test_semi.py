@@ -164,16 +164,19 @@ def test_within_whitening_shrinks_the_spread_not_the_separation() -> None:
     assert kept > 0.7 and shrunk < 0.4, (kept, shrunk)
 
 
-def test_no_whitening_where_the_pool_sample_is_thin_per_class() -> None:
-    """Fewer than WHITEN_MIN_PER_CLASS pool images per class: the scatter would be noise."""
-    from core.labeling.semi import WHITEN_MIN_PER_CLASS, _whitening
+def test_a_pool_thin_per_class_gives_the_probe_exactly() -> None:
+    """Fewer than MIN_POOL_PER_CLASS unlabeled images per class: no class means are tried."""
+    from core.labeling.semi import MIN_POOL_PER_CLASS
 
     emb, y = _clusters(k=8, per=10)
-    mu = emb.mean(axis=0)
-    for pool, expect in ((WHITEN_MIN_PER_CLASS * 8 - 1, False), (WHITEN_MIN_PER_CLASS * 8, True)):
-        white = _whitening(emb[:8], y[:8], emb[8: 8 + pool], np.zeros((pool, 8), np.float32), mu=mu, cold=True,
-                           seen=np.ones(8, dtype=bool))
-        assert (white is not None) == expect
+    labeled = np.arange(0, 80, 5)  # 2 per class
+    for pool, thin in ((MIN_POOL_PER_CLASS * 8 - 1, True), (64, False)):
+        rows = np.concatenate([labeled, np.setdiff1d(np.arange(80), labeled)[:pool]])
+        labels = np.full(rows.size, -1)
+        labels[: labeled.size] = y[labeled]
+        semi = fit_semi(emb[rows], labels, num_classes=8, text_head=None, rng=np.random.default_rng(0),
+                        center=emb.mean(axis=0))
+        assert (semi.means is None) == thin
 
 
 @pytest.mark.assets
