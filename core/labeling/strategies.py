@@ -20,6 +20,7 @@ from core.labeling.seeking import error_weights
 from core.labeling.typical import typical_first
 
 DIVERSE_POOL_FACTOR = 5
+SEEKING_POOL_FACTOR = 2  # error_seeking with a head: its scores are calibrated P(wrong), see _error_seeking
 DIVERSE_POOL_MIN = 50
 COLD_START_SAMPLE = 20_000
 COLD_START_ITERATIONS = 5
@@ -100,7 +101,8 @@ def _entropy(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np.rando
     return _ranked(entropy_scores(probs), n, rng)
 
 
-def _diverse(scores: np.ndarray, embeddings: np.ndarray, n: int, rng: np.random.Generator) -> Selection:
+def _diverse(scores: np.ndarray, embeddings: np.ndarray, n: int, rng: np.random.Generator, *,
+            pool_factor: int = DIVERSE_POOL_FACTOR) -> Selection:
     """Uncertainty-weighted k-center greedy on a pool of the most uncertain candidates.
 
     The first pick is the most uncertain item; each next pick maximises
@@ -108,7 +110,7 @@ def _diverse(scores: np.ndarray, embeddings: np.ndarray, n: int, rng: np.random.
     a picked item scores ~0 while a distinct uncertain item exists.
     """
     n = min(n, scores.shape[0])
-    pool = _top(scores, max(DIVERSE_POOL_FACTOR * n, n + DIVERSE_POOL_MIN), rng)
+    pool = _top(scores, max(pool_factor * n, n + DIVERSE_POOL_MIN), rng)
     if n == 0:
         return Selection(indices=pool[:0], scores=scores[pool[:0]])
     emb = np.ascontiguousarray(embeddings[pool], dtype=np.float32)
@@ -213,10 +215,14 @@ def _error_seeking(probs: np.ndarray, embeddings: np.ndarray, *, n: int, rng: np
 
     With a text head the probabilities are the (well calibrated) zero-shot softmax or the probe on
     it, so `1 - max p` estimates P(wrong) itself; in a cold start they are not calibrated and the
-    top-2 margin ranks better."""
+    top-2 margin ranks better. With a head the diversity step draws on the 2n likeliest errors, not
+    5n: reaching deeper trades likely errors for spread (ImageNet, 3 seeds, acc_all at 1,750 labels:
+    pool 10n 82.65%, 5n 82.84%, 3n 82.94%, 2n 83.00%, n + 50 83.00%); in a cold start the margin is
+    not calibrated and the 5n pool keeps its lead (Flowers at 200 labels: 92.0% against 91.2%)."""
     has_head = context is not None and context.has_text_head
     base = least_confidence_scores(probs) if has_head else margin_scores(probs)
-    return _diverse(base * error_weights(probs, embeddings, context), embeddings, n, rng)
+    factor = SEEKING_POOL_FACTOR if has_head else DIVERSE_POOL_FACTOR
+    return _diverse(base * error_weights(probs, embeddings, context), embeddings, n, rng, pool_factor=factor)
 
 
 def auto_phase(context: LabeledContext | None) -> str:
