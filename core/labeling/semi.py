@@ -10,10 +10,12 @@ queue labels mostly images zero-shot gets wrong); the class means replace
 the probe only when they beat zero-shot clearly (the probe's paired test) and the probe's own
 held-out accuracy. With a text head they touch only images under the probe's gate (zero-shot top-2
 gap at most the largest gap at which zero-shot was caught wrong), so confident zero-shot predictions
-stand. With no unlabeled image, too few labels, or a pool sample of fewer than MIN_POOL_PER_CLASS
-images per class (ImageNet's 1,000 classes on 2,000 images: the EM's means are noise, and the folds,
-each held-out image in the pool its class mean is drawn from, once passed class means 5 points below
-zero-shot), the result is the probe exactly.
+stand. With no unlabeled image, too few labels, or a pool *sample* of fewer than MIN_POOL_PER_CLASS
+images per class (ImageNet's 1,000 classes on 2,000 of 6,750 images: the EM's means are noise, and
+the folds, each held-out image in the pool its class mean is drawn from, once passed class means 5
+points below zero-shot), the result is the probe exactly. A whole pool that is small (late in a
+project) is used as it is: the labels then carry the means, and the probe is far below them in a
+cold start (150 ImageNet classes without a head, 400 labels: 64.4% with the probe, 68.7% at 300).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def fit_semi(embeddings: np.ndarray, labels: np.ndarray, *, num_classes: int, te
         expected = float(softmax(logit_scale * (emb[pool] @ np.asarray(text_head, np.float32).T)).max(axis=1).mean())
     probe = fit_classifier(emb[labeled], y_all[labeled], num_classes=num_classes, text_head=text_head,
                            logit_scale=logit_scale, rng=rng, center=mu, expected_accuracy=expected)
-    if labeled.size < MIN_LABELS or pool.size == 0 or pool.size < MIN_POOL_PER_CLASS * num_classes:
+    if labeled.size < MIN_LABELS or pool.size == 0 or pool.size < min(MIN_POOL_PER_CLASS * num_classes, unlabeled.size):
         return probe
     with threadpool_limits(limits=1, user_api="blas"):
         return _semi(probe, emb[labeled], y_all[labeled], emb[pool], mu=mu, rng=rng, expected=expected)
