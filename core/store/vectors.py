@@ -70,13 +70,12 @@ def open_vectors(session: Session, folder: Path, *, project_id: int, model_id: s
     if header is not None and revision is not None and header.get("revision") == revision and _files_ok(stem, header):
         return _mapped(stem, header)
     want = _store_signature(session, project_id=project_id, model_id=model_id)
-    if header is None or _signature(header) != want or not _files_ok(stem, header):
-        folder.mkdir(parents=True, exist_ok=True)
-        with _locked(stem):
-            header = _refresh(session, stem, project_id=project_id, model_id=model_id, want=want)
-    if revision is not None and header.get("revision") != revision:
-        header = _publish(stem, {**header, "revision": revision})
-    return _mapped(stem, header)
+    folder.mkdir(parents=True, exist_ok=True)
+    with _locked(stem):
+        header = _refresh(session, stem, project_id=project_id, model_id=model_id, want=want)
+        if revision is not None and header.get("revision") != revision:
+            header = _publish(stem, {**header, "revision": revision})
+        return _mapped(stem, header)
 
 
 def store_revision(session: Session, *, project_id: int, model_id: str) -> str | None:
