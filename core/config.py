@@ -119,19 +119,16 @@ class Settings:
             return Path(self.db).expanduser().resolve().parent / (Path(self.db).name + ".media")
         return Path.home() / ".clipmark" / "media"
 
-
     def resolved_vector_dir(self) -> Path | None:
-        """Where the memory-mapped embedding files live: `vector_dir`; beside a SQLite file
-        (`<db>.vectors`); for a server database, one folder per database in a `vectors` folder beside
-        the media folder (~/.clipmark/vectors by default: a local cache of each app server, the store
-        stays the source of truth); None for an in-memory database."""
+        """Where the memory-mapped embedding files of a server database live: `vector_dir`, else one
+        folder per database in a `vectors` folder beside the media folder (~/.clipmark/vectors by
+        default: a local cache of each app server; the store stays the source of truth). None for
+        SQLite, whose files go beside the database file unless `vector_dir` says otherwise
+        (core.store.vectors.folder_of derives that folder from the file the engine opened)."""
         if self.vector_dir is not None:
             return self.vector_dir
-        if "://" not in self.db:
-            return None if self.db in ("", ":memory:") else Path(self.db).expanduser().resolve().parent / (
-                Path(self.db).name + ".vectors")
-        if self.db.startswith("sqlite"):
-            return None  # a sqlite:// URL: core.store.vectors derives the folder from the file, if any
+        if "://" not in self.db or self.db.startswith("sqlite"):
+            return None
         identity = make_url(self.db).render_as_string(hide_password=True)
         return self.resolved_media_dir().parent / "vectors" / hashlib.sha1(identity.encode()).hexdigest()[:16]
 

@@ -172,8 +172,8 @@ def test_a_float16_file_of_an_older_version_is_rebuilt(tmp_path: Path) -> None:
 def test_the_vector_folder_of_each_kind_of_database(tmp_path: Path) -> None:
     from core.config import Settings
 
-    assert Settings(db=str(tmp_path / "a.sqlite")).resolved_vector_dir() == tmp_path / "a.sqlite.vectors"
-    assert Settings(db=":memory:").resolved_vector_dir() is None
+    assert Settings(db=str(tmp_path / "a.sqlite")).resolved_vector_dir() is None  # beside the file: folder_of
+    assert Settings(db=str(tmp_path / "a.sqlite"), vector_dir=tmp_path / "v").resolved_vector_dir() == tmp_path / "v"
     server = Settings(db="postgresql+psycopg://u:secret@db.example:5432/labels", media_dir=tmp_path / "media")
     folder = server.resolved_vector_dir()
     assert folder is not None and folder.parent == tmp_path / "vectors" and "secret" not in str(folder)
