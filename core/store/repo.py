@@ -242,10 +242,8 @@ def load_embeddings(session: Session, *, project_id: int, model_id: str) -> tupl
     ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
     if not rows:
         return ids, np.zeros((0, 0), dtype=np.float32)
-    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
-    matrix = matrix.astype(np.float32)
-    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-    return ids, matrix
+    half = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float16).reshape(len(rows), -1)
+    return ids, vectors.normalized_float32(half)
 
 
 def _mapped_vectors(session: Session, *, project_id: int, model_id: str) -> vectors.Vectors | None:

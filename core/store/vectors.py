@@ -221,12 +221,12 @@ def _locked(stem: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def normalized_float32(rows: np.ndarray, order: np.ndarray | None = None, *, chunk: int = 65_536) -> np.ndarray:
-    """L2-normalised float32 copy of float16 `rows` (taken in `order` when given), converted a chunk
-    at a time: no full-size temporaries beside the result."""
+def normalized_float32(rows: np.ndarray, *, chunk: int = 65_536) -> np.ndarray:
+    """L2-normalised float32 copy of float16 `rows`, converted a chunk at a time: no full-size
+    temporaries beside the result. The one normalisation of stored vectors (file and SQL paths)."""
     out = np.empty(rows.shape, dtype=np.float32)
     for start in range(0, rows.shape[0], chunk):
         block = out[start : start + chunk]
-        block[...] = rows[start : start + chunk] if order is None else rows[order[start : start + chunk]]
+        block[...] = rows[start : start + chunk]
         block /= np.maximum(np.sqrt(np.einsum("ij,ij->i", block, block)), 1e-12)[:, None]
     return out
