@@ -81,7 +81,7 @@ def iter_records(
     query = _query(project_id, None if run is None else run.id, where)
     has_instances = regions.count_instances(session, project_id=project_id) > 0
     # the Core connection, not the ORM session: plain rows, without the ORM's per-row wrapping (~15% of a CSV export)
-    rows = session.connection().execution_options(yield_per=batch).execute(query)
+    rows = session.connection().execute(query.execution_options(yield_per=batch))
     records = (_record(row, names, run, where) for row in rows)
     yield from _with_instances(session, records) if has_instances else records
 
