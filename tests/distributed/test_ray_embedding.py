@@ -4,6 +4,7 @@ what it stored (the encoder's calls are counted in the actors, which log the ids
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from core.usecases.distributed.clip_job import embed_project_ray
 from core.usecases.distributed.engine import RayOptions
 from tests.distributed.conftest import service_with
 
-pytestmark = [pytest.mark.slow, pytest.mark.assets]
+pytestmark = [pytest.mark.slow, pytest.mark.assets, pytest.mark.timeout(240)]
 SMALL = RayOptions(actors=2, batch_size=8, write_rows=8)
 
 
@@ -56,6 +57,17 @@ def logging_embedder(log: Path, *, fail_after: int | None = None) -> type:
             return super().__call__(batch)
 
     return Logged
+
+
+def cpus_come_back(ray: Any, *, within_s: float = 30.0) -> bool:
+    """Whether every CPU of the local Ray is free again within `within_s` (a killed actor's CPU is
+    returned by the raylet a moment after the kill)."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        if ray.available_resources().get("CPU", 0.0) >= ray.cluster_resources()["CPU"]:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def logged_ids(log: Path) -> list[int]:
@@ -94,6 +106,7 @@ def test_failed_and_stopped_jobs_resume_without_recomputing(ray_local: Any, cifa
     with pytest.raises(ModelLoadError, match="run the same command again to resume"):
         run(actor=logging_embedder(logs[0], fail_after=1))
     after_failure = stored_ids(service, "p")
+    assert cpus_come_back(ray_local), "the failed job's actors still hold CPUs"
     assert len(after_failure) < 40 and after_failure <= set(logged_ids(logs[0]))
 
     def stop(done: int, total: int) -> None:
@@ -102,6 +115,7 @@ def test_failed_and_stopped_jobs_resume_without_recomputing(ray_local: Any, cifa
     with pytest.raises(KeyboardInterrupt):
         run(actor=logging_embedder(logs[1]), on_progress=stop)
     after_stop = stored_ids(service, "p")
+    assert cpus_come_back(ray_local), "the stopped job's actors still hold CPUs"
     assert len(after_failure) < len(after_stop) < 40 and not after_failure & set(logged_ids(logs[1]))
 
     summary = run(actor=logging_embedder(logs[2]))
@@ -109,4 +123,5 @@ def test_failed_and_stopped_jobs_resume_without_recomputing(ray_local: Any, cifa
     assert (summary.cached, summary.computed, summary.failed) == (len(after_stop), 40 - len(after_stop), [])
     assert len(encoded) == len(set(encoded)) and not after_stop & set(encoded)
     assert after_stop | set(encoded) == stored_ids(service, "p") and len(stored_ids(service, "p")) == 40
+    assert cpus_come_back(ray_local)
     service.close()

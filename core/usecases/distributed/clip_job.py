@@ -22,6 +22,7 @@ from core.usecases.distributed.engine import (
     map_paths,
     rows_dataset,
 )
+from core.usecases.distributed.roster import enrolled, job_actors
 from core.usecases.scoring import EmbedSummary, ProgressFn
 
 
@@ -40,10 +41,12 @@ def embed_project_ray(
     ray = connect(options)
     paths = dict(missing)
     try:
-        for batch in _embedded(ray, missing, spec, options=options, max_pixels=max_pixels, actor=actor):
-            _store(sessions, batch, summary=summary, paths=paths)
-            if on_progress:
-                on_progress(summary.computed + len(summary.failed), len(missing))
+        with job_actors(ray) as roster:
+            for batch in _embedded(ray, missing, spec, options=options, max_pixels=max_pixels, actor=actor,
+                                   roster=roster):
+                _store(sessions, batch, summary=summary, paths=paths)
+                if on_progress:
+                    on_progress(summary.computed + len(summary.failed), len(missing))
     except ray.exceptions.RayError as exc:
         raise ModelLoadError(f"embedding on Ray stopped after {summary.computed} new images ({exc}); "
                              "what was stored is kept: run the same command again to resume") from exc
@@ -51,15 +54,15 @@ def embed_project_ray(
 
 
 def _embedded(ray: Any, missing: list[tuple[int, str]], spec: ModelSpec, *, options: RayOptions, max_pixels: int,
-              actor: type) -> Any:
+              actor: type, roster: Any) -> Any:
     """The actors' output batches of (image_id, vector, error), `options.write_rows` rows each."""
     rows = rows_dataset(ray, {"image_id": [image_id for image_id, _ in missing],
                               "path": [map_paths(path, options.path_map) for _, path in missing]},
                         rows_per_block=block_rows(len(missing), options))
     resources = actor_resources(ray)
     device = "cuda" if resources["num_gpus"] else "cpu"
-    vectors = rows.map_batches(actor, fn_constructor_args=(spec,),
-                               fn_constructor_kwargs={"device": device, "max_pixels": max_pixels},
+    vectors = rows.map_batches(enrolled(actor), fn_constructor_args=(spec,),
+                               fn_constructor_kwargs={"device": device, "max_pixels": max_pixels, "roster": roster},
                                batch_size=options.batch_size, batch_format="numpy",
                                compute=ray.data.ActorPoolStrategy(size=options.actors), **resources)
     return vectors.iter_batches(batch_size=options.write_rows, batch_format="numpy")

@@ -18,6 +18,7 @@ from core.segment.cache import EmbeddingCache
 from core.store.schema import Image
 from core.usecases.context import Context
 from core.usecases.distributed.engine import RayOptions, actor_resources, connect, map_paths, rows_dataset
+from core.usecases.distributed.roster import enrolled, job_actors
 from core.usecases.distributed.sam_actor import SamEncoder
 from core.usecases.regions.results import EmbedReport
 
@@ -35,11 +36,12 @@ def sam_embed_ray(
         ray = connect(options)
         shas = {image_id: sha for image_id, sha, _ in todo}
         try:
-            for batch in _encoded(ray, todo, spec, options=options, max_pixels=context.settings.max_pixels,
-                                  actor=actor):
-                tally.keep(cache, spec.model_id, batch, shas=shas)
-                if on_progress:
-                    on_progress(tally.computed + len(tally.errors), len(todo))
+            with job_actors(ray) as roster:
+                for batch in _encoded(ray, todo, spec, options=options, max_pixels=context.settings.max_pixels,
+                                      actor=actor, roster=roster):
+                    tally.keep(cache, spec.model_id, batch, shas=shas)
+                    if on_progress:
+                        on_progress(tally.computed + len(tally.errors), len(todo))
         except ray.exceptions.RayError as exc:
             raise ModelLoadError(f"SAM embedding on Ray stopped after {tally.computed} images ({exc}); "
                                  "what was cached is kept: run the same command again to resume") from exc
@@ -61,14 +63,14 @@ def _todo(context: Context, cache: EmbeddingCache, model_id: str, *, project: st
 
 
 def _encoded(ray: Any, todo: list[tuple[int, str, str]], spec: SegmenterSpec, *, options: RayOptions,
-             max_pixels: int, actor: type) -> Any:
+             max_pixels: int, actor: type, roster: Any) -> Any:
     rows = rows_dataset(ray, {"image_id": [i for i, _, _ in todo],
                               "path": [map_paths(path, options.path_map) for _, _, path in todo]},
                         rows_per_block=IMAGES_PER_CALL)
     resources = actor_resources(ray)
     device = "cuda" if resources["num_gpus"] else "cpu"
-    encoded = rows.map_batches(actor, fn_constructor_args=(spec,),
-                               fn_constructor_kwargs={"device": device, "max_pixels": max_pixels},
+    encoded = rows.map_batches(enrolled(actor), fn_constructor_args=(spec,),
+                               fn_constructor_kwargs={"device": device, "max_pixels": max_pixels, "roster": roster},
                                batch_size=IMAGES_PER_CALL, batch_format="numpy",
                                compute=ray.data.ActorPoolStrategy(size=options.actors), **resources)
     return encoded.iter_batches(batch_size=IMAGES_PER_CALL, batch_format="numpy")
