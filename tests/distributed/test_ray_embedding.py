@@ -22,7 +22,7 @@ from core.usecases.distributed.clip_job import embed_project_ray
 from core.usecases.distributed.engine import RayOptions
 from tests.distributed.conftest import service_with
 
-pytestmark = [pytest.mark.slow, pytest.mark.assets, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.assets]
 SMALL = RayOptions(actors=2, batch_size=8, write_rows=8)
 
 

@@ -17,7 +17,7 @@ from core.usecases.distributed.engine import RayOptions
 from core.usecases.distributed.sam_actor import SamEncoder
 from core.usecases.distributed.sam_job import sam_embed_ray
 
-pytestmark = [pytest.mark.slow, pytest.mark.assets, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.slow, pytest.mark.assets]
 
 
 def sam_service(db: Path, media: Path) -> Service:
