@@ -3,12 +3,17 @@
 Usage:
   .venv/bin/python bench/learning_methods.py methods FILE.npz --labels 102,200,400 [--seeds 2]
   .venv/bin/python bench/learning_methods.py detectors FILE.npz --top 10,30,60
+  .venv/bin/python bench/learning_methods.py coverage FILE.npz [--seeds 3]
 
 `methods`: accuracy on the unlabeled images of each semi-supervised candidate, on random label sets
 (the probe; class means with pseudo-label weight 0.3 and 1, alone and times the probe, and with
 weight 1 in the within-class-whitened space fit_semi uses; label
 propagation over a 10-NN graph, alone and added to the probe; fit_semi as shipped).
 `detectors`: how many zero-shot errors each score puts among its top picks, before any label.
+`coverage` (cold start, the text head ignored): what one label per class is worth when it covers
+every class (the image nearest each true class centre, or a random one; fit_semi as shipped), and
+how many classes label-free selection can cover with as many picks as classes (k-means with
+1-3x as many clusters as classes, the most typical image of each cluster, biggest first).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from core.labeling.classmeans import centred_unit, estimate, within_whitening  #
 from core.labeling.context import labeled_context  # noqa: E402
 from core.labeling.semi import fit_semi  # noqa: E402
 from core.labeling.simulate import SimData, load_npz  # noqa: E402
-from core.labeling.strategies import least_confidence_scores, margin_scores, select  # noqa: E402
+from core.labeling.strategies import _kmeans, least_confidence_scores, margin_scores, select  # noqa: E402
+from core.labeling.typical import _typicality  # noqa: E402
 
 
 def _means_probs(data: SimData, labeled: np.ndarray, base: np.ndarray, weight: float, *,
@@ -118,9 +124,42 @@ def detectors(data: SimData, *, tops: list[int]) -> None:
         print(f"{name} (as shipped): " + ", ".join(f"top {t} {p}" for t, p in zip(tops, picks, strict=True)))
 
 
+def coverage(data: SimData, *, seeds: int) -> None:
+    k, emb, y = len(data.class_names), data.image_embeddings, data.labels
+
+    def accuracy(labeled: np.ndarray) -> tuple[float, float]:
+        clf = fit_semi(emb, np.where(labeled, y, -1), num_classes=k, text_head=None, rng=np.random.default_rng(0))
+        right = np.argmax(clf.predict_proba(emb), axis=1) == y
+        return 100 * float((right | labeled).mean()), 100 * float(right[~labeled].mean())
+
+    typical = np.zeros(y.size, dtype=bool)
+    for c in range(k):
+        members = np.flatnonzero(y == c)
+        typical[members[np.argmax(emb[members] @ emb[members].mean(axis=0))]] = True
+    drawn = []
+    for seed in range(seeds):
+        rng, one = np.random.default_rng(seed), np.zeros(y.size, dtype=bool)
+        one[[rng.choice(np.flatnonzero(y == c)) for c in range(k)]] = True
+        drawn.append(accuracy(one))
+    print(f"one label per class, {k} labels (acc_all / unlabeled): nearest its class centre "
+          "{:.1f} / {:.1f}; drawn at random {:.1f} / {:.1f}".format(*accuracy(typical), *np.mean(drawn, axis=0)))
+    points = centred_unit(emb, emb.mean(axis=0))
+    for factor in (1.0, 1.5, 2.0, 3.0):
+        clusters, covered = int(round(factor * k)), []
+        for seed in range(seeds):
+            assign = _kmeans(points, clusters, np.random.default_rng(seed))
+            sizes = np.bincount(assign, minlength=clusters)
+            picks = []
+            for c in np.argsort(-sizes, kind="stable")[: min(k, int((sizes > 0).sum()))]:
+                members = np.flatnonzero(assign == c)
+                picks.append(int(members[np.argmax(_typicality(points[members]))]))
+            covered.append(np.unique(y[picks]).size)
+        print(f"k-means into {clusters} clusters, {k} typical picks: {np.mean(covered):.1f} of {k} classes covered")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=("methods", "detectors"))
+    parser.add_argument("what", choices=("methods", "detectors", "coverage"))
     parser.add_argument("embeddings")
     parser.add_argument("--labels", default="30,60")
     parser.add_argument("--seeds", type=int, default=2)
@@ -131,6 +170,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.what == "methods":
         methods(data, sizes=[int(v) for v in args.labels.split(",")], seeds=args.seeds,
                 propagation=not args.no_propagation)
+    elif args.what == "coverage":
+        coverage(data, seeds=args.seeds)
     else:
         detectors(data, tops=[int(v) for v in args.top.split(",")])
 
