@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from core.errors import ImageError, InvalidInput
+from core.export.escaping import markdown_text
 from core.export.rows import ExportMeta, Rows, provenance
 
 ROW_GROUP_ROWS = 256
@@ -104,7 +105,8 @@ def write_hf(target, rows: Rows, meta: ExportMeta) -> None:  # type: ignore[no-u
 def _card(meta: ExportMeta, files: dict[str, str]) -> str:
     entries = "\n".join(f"  - split: {split}\n    path: {rel}" for split, rel in files.items())
     return (f"---\nconfigs:\n- config_name: default\n  data_files:\n{entries}\n---\n\n"
-            f"# {meta.project}\n\nExported by clipmark. `label` is a ClassLabel ({len(meta.classes)} classes, "
+            f"# {markdown_text(meta.project)}\n\nExported by clipmark. `label` is a ClassLabel "
+            f"({len(meta.classes)} classes, "
             "-1 = unlabeled); `source`, `confidence`, `annotator`, `model_id`, `model_version` and `timestamp` "
             "say where each label came from.\n")
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any, TypedDict
 
+from core.export.escaping import markdown_text
 from core.export.formats import FORMATS as EXPORT_FORMATS
 from core.export.label_import import IMPORT_FORMATS
 from core.export.options import MASKS
@@ -22,7 +23,7 @@ FORMATS = tuple(EXPORT_FORMATS)
 __all__ = [
     "DECISIONS", "FORMATS", "IMPORT_FORMATS", "INCLUDES", "LABELING_ACTIONS", "MASKS",
     "ROLES", "STATUSES", "Decided", "Decision", "Guess", "Item", "NearDuplicate", "Progress", "Reason",
-    "Suspect", "Suspects", "Undone", "jsonable",
+    "Suspect", "Suspects", "Undone", "jsonable", "markdown_text",
 ]
 
 

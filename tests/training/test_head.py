@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -145,3 +146,38 @@ def test_a_second_batch_is_scored_by_the_exported_classifier(service, head_folde
     with service.context.read_sessions.begin() as session:
         project = repo.project_by_name(session, name="c")
         assert repo.latest_run(session, project_id=project.id).model_version == exported["model_version"]
+
+
+HOSTILE = "<img src=x onerror=alert(1)>|**x**[y](http://e)\nz"
+
+
+def test_user_text_is_escaped_in_the_card_the_web_report_and_the_predictions_csv(service, head_folder: Path,
+                                                                                tmp_path: Path) -> None:
+    """Project and class names are user text: the model card and the web app's report (Markdown) show
+    them literally, and `classify --out` writes them so a spreadsheet does not run them."""
+    from dataclasses import replace
+
+    from core.usecases.training.card import model_card
+    from webapp.views.export import report_markdown
+
+    report = service.training.train("c", out=tmp_path / "m", holdout=0.3, seed=1)
+    first = replace(report.evaluation.per_class[0], name=HOSTILE)
+    hostile = replace(report, project=HOSTILE, class_names=(HOSTILE, *report.class_names[1:]),
+                      evaluation=replace(report.evaluation, per_class=(first, *report.evaluation.per_class[1:])))
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    escaped = r"\<img src=x onerror=alert\(1\)\>\|\*\*x\*\*\[y\]\(http://e\) z"
+    for text in (model_card(hostile, config=config), report_markdown(hostile)):
+        assert not re.search(r"(?<!\\)<img", text) and "](http" not in text and "**x**" not in text
+        assert f"| {escaped} | {first.support} |" in text and escaped in text
+    model = tmp_path / "hostile-model"
+    model.mkdir()
+    for item in head_folder.iterdir():
+        (model / item.name).write_bytes(item.read_bytes())
+    config = json.loads((model / "config.json").read_text())
+    config["class_names"] = ["=HYPERLINK(\"http://e\")", *config["class_names"][1:]]
+    (model / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "p.csv"
+    assert main(["classify", "--model", str(model), *_files(service)[1][:20], "--out", str(out), "--top-k", "10"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    cells = [value for row in rows for value in row.values()]
+    assert "'=HYPERLINK(\"http://e\")" in cells and not any(value.startswith("=") for value in cells)

@@ -6,6 +6,7 @@ accuracy, per-class table, confusion matrix) and the zipped model folder to down
 
 from __future__ import annotations
 
+import html
 import time
 from typing import Any
 
@@ -14,6 +15,7 @@ import gradio as gr
 from core.errors import InvalidInput
 from core.service import Service
 from core.usecases.exporting.results import FORMATS, INCLUDES, MASKS, STATUSES
+from core.usecases.results import markdown_text as md
 from core.usecases.training.results import KINDS, StudentOptions, TrainReport
 from webapp.handlers import user_of
 from webapp.payloads import to_json
@@ -83,10 +85,10 @@ def ui_wait_train(service: Service, job_id: str,
         time.sleep(POLL_S)
         job = service.jobs.get(job_id, annotator=user)
     report = (job.result or {}).get("train")
-    if job.error:
-        raise gr.Error(job.error)
+    if job.error:  # gr.Error renders HTML, and the message can name classes or files
+        raise gr.Error(html.escape(job.error, quote=False), title="Training failed", print_exception=False)
     if not isinstance(report, TrainReport):
-        notes = " ".join(job.notes)
+        notes = md(" ".join(job.notes))
         return f"The training job was {job.status}; no model was written. {notes}", None, None, ""
     return report_markdown(report), report.evaluation.confusion_png, report.zip_path, report.folder
 
@@ -96,7 +98,7 @@ def ui_use_model(service: Service, project: str, folder: str, request: gr.Reques
     if not folder:
         raise InvalidInput("model: train a model first")
     summary = service.training.set_classifier(need_project(project), folder, annotator=user_of(service, request))
-    return f"Stored {summary.images} predictions of {summary.model_version} as the project's prediction run."
+    return f"Stored {summary.images} predictions of {md(summary.model_version)} as the project's prediction run."
 
 
 def ui_cancel_train(service: Service, job_id: str, request: gr.Request | None = None) -> str:
@@ -112,7 +114,7 @@ def _pct(value: float | None) -> str:
 
 def report_markdown(report: TrainReport) -> str:
     evaluation = report.evaluation
-    lines = [f"**{report.kind} model** of {report.project}: trained on {report.trained_on} human labels"
+    lines = [f"**{report.kind} model** of {md(report.project)}: trained on {report.trained_on} human labels"
              + (f" and {report.pseudo_labels} pseudo-labels" if report.kind == "student" else "")
              + f" in {report.seconds:.1f} s; {len(report.failed_images)} images failed to decode.", ""]
     if evaluation.images:
@@ -120,7 +122,7 @@ def report_markdown(report: TrainReport) -> str:
         lines += [f"**Held-out accuracy: {_pct(evaluation.accuracy)}** on {evaluation.images} human labels "
                   f"(95% interval {_pct(low)} to {_pct(high)}).", "",
                   "| class | held out | correct | precision | recall |", "| --- | ---: | ---: | ---: | ---: |",
-                  *[f"| {c.name} | {c.support} | {c.correct} | {_pct(c.precision)} | {_pct(c.recall)} |"
+                  *[f"| {md(c.name)} | {c.support} | {c.correct} | {_pct(c.precision)} | {_pct(c.recall)} |"
                     for c in evaluation.per_class]]
     else:
         lines.append("No held-out labels: no held-out accuracy.")

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from core.export.escaping import markdown_text as md
 from core.usecases.training.results import Evaluation, TrainReport
 
 INTENDED_USE = {
@@ -44,7 +45,7 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
     lines = [f"Held-out accuracy: {percent(evaluation.accuracy)} on {evaluation.images} human labels "
              f"(95% interval {percent(low)} to {percent(high)}); these labels were never trained on.", "",
              "| class | held-out labels | correct | precision | recall |", "| --- | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {c.name} | {c.support} | {c.correct} | {percent(c.precision)} | {percent(c.recall)} |"
+    lines += [f"| {md(c.name)} | {c.support} | {c.correct} | {percent(c.precision)} | {percent(c.recall)} |"
               for c in evaluation.per_class]
     if evaluation.confusion_png:
         lines += ["", f"![confusion matrix]({Path(evaluation.confusion_png).name})"]
@@ -52,20 +53,20 @@ def evaluation_lines(evaluation: Evaluation) -> list[str]:
 
 
 def model_card(report: TrainReport, *, config: dict[str, Any]) -> str:
-    sources = ", ".join(f"{name}: {count}" for name, count in sorted(report.label_sources.items())) or "none"
-    lines = [f"# {config['name']}: {report.kind} model of project '{report.project}'", "",
-             f"Classes ({len(report.class_names)}): {', '.join(report.class_names)}.", "",
+    sources = ", ".join(f"{md(name)}: {count}" for name, count in sorted(report.label_sources.items())) or "none"
+    lines = [f"# {md(config['name'])}: {report.kind} model of project '{md(report.project)}'", "",
+             f"Classes ({len(report.class_names)}): {', '.join(md(name) for name in report.class_names)}.", "",
              "## Data", "",
              f"- Human labels trained on: {report.trained_on}; label sources: {sources}.",
              f"- Confident pseudo-labels trained on (soft targets from the CLIP classifier): {report.pseudo_labels}.",
              f"- Images that failed to decode during training (skipped): {len(report.failed_images)}.",
-             f"- CLIP model: {report.model_id}.", "",
+             f"- CLIP model: {md(report.model_id)}.", "",
              "## Accuracy", "", f"Audit estimate of the project's labels: {report.audit_estimate}.", "",
              *evaluation_lines(report.evaluation)]
     if report.kind == "student":
         lines += ["", f"Agreement with the CLIP classifier on {report.agreement_images} held-out unlabeled "
                       f"images: {percent(report.agreement)}.", "",
-                  f"Student: {config.get('student')} ({report.weights}); {report.steps} steps, "
+                  f"Student: {md(config.get('student'))} ({md(report.weights)}); {report.steps} steps, "
                   f"{report.images_per_second or 0:.1f} images/s"
                   + (f", resumed from step {report.resumed_from}" if report.resumed_from is not None else "") + "."]
     pre = config["preprocess"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InvalidInput, ModelLoadError
+from core.export.tables import csv_safe
 from core.io.images import IMAGE_EXTENSIONS
 from core.models.onnx_runtime import OnnxClassifier
 from core.usecases.training.results import ClassifyReport, Prediction
@@ -75,8 +76,9 @@ def _write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "confidence", *[f"top{i + 1}" for i in range(k)],
                          *[f"top{i + 1}_confidence" for i in range(k)]])
-        for p in predictions:
-            writer.writerow([p.path, p.label, f"{p.confidence:.6f}", *[name for name, _ in p.top_k],
+        for p in predictions:  # file and class names are user text: a spreadsheet must not run them
+            writer.writerow([csv_safe(p.path), csv_safe(p.label), f"{p.confidence:.6f}",
+                             *[csv_safe(name) for name, _ in p.top_k],
                              *[f"{value:.6f}" for _, value in p.top_k]])
     partial.replace(path)
 
