@@ -181,3 +181,35 @@ def test_user_text_is_escaped_in_the_card_the_web_report_and_the_predictions_csv
     rows = list(csv.DictReader(out.open()))
     cells = [value for row in rows for value in row.values()]
     assert "'=HYPERLINK(\"http://e\")" in cells and not any(value.startswith("=") for value in cells)
+
+
+def test_a_web_user_chooses_only_models_the_web_app_trained(project_db: str, head_folder: Path,
+                                                            tmp_path: Path) -> None:
+    """The server reads files only inside configured roots: through the web app (a named user) the
+    classifier folder must lie under <media>/exports/models, where the web app trains; the command
+    line (no user) takes any folder."""
+    import shutil
+    import sqlite3
+
+    from core.config import Settings
+    from core.errors import PermissionDenied
+    from core.service import Service
+
+    with sqlite3.connect(project_db) as source, sqlite3.connect(tmp_path / "p.sqlite") as copy:
+        source.backup(copy)  # the WAL's pages too
+    service = Service(Settings(db=str(tmp_path / "p.sqlite"), media_dir=tmp_path / "media", model="clipmark-tiny",
+                               pretrained=None))
+    try:
+        service.team.add_user("boss", role="admin", password="correct horse")
+        inside = tmp_path / "media" / "exports" / "models" / "m"
+        shutil.copytree(head_folder, inside)
+        (tmp_path / "media" / "exports" / "models" / "link").symlink_to(head_folder)
+        for folder in (head_folder, Path("/etc"), inside.parent, inside.parent / "missing", inside.parent / "link",
+                       inside / ".." / ".." / ".."):
+            with pytest.raises(PermissionDenied, match="only a model trained in the web app"):
+                service.training.set_classifier("c", folder, annotator="boss")
+        web = service.training.set_classifier("c", inside, annotator="boss")
+        cli = service.training.set_classifier("c", head_folder)  # the command line: any folder
+        assert web.images == cli.images > 0 and web.model_version == "exported:m"
+    finally:
+        service.close()

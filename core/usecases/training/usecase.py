@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PermissionDenied
 from core.store import repo
 from core.usecases.context import Context
 from core.usecases.jobs.results import JobStatus
@@ -129,7 +129,19 @@ class Training:
         """Make an exported model the project's classifier: its probabilities on every image become the
         prediction run ("exported:<name>"), and the folder is remembered in the project's settings
         (`predict_exported` runs it again, e.g. after an import)."""
-        return self._predict(project, annotator=annotator, folder=str(Path(model).resolve()))
+        return self._predict(project, annotator=annotator, folder=self._model_folder(model, annotator=annotator))
+
+    def _model_folder(self, model: str | Path, *, annotator: str | None) -> str:
+        """The resolved folder. A person acting through the web app names only a model the web app
+        trained (under <media>/exports/models): the server reads no other folder for them. The same
+        answer for a folder elsewhere and one that does not exist."""
+        folder = Path(model).resolve()
+        if annotator is not None:
+            root = (self.workspace.media_dir / "exports" / "models").resolve()
+            if not (folder.is_relative_to(root) and folder != root and folder.is_dir()):
+                raise PermissionDenied(f"model: only a model trained in the web app (a folder under {root}) "
+                                       "can be chosen here; the command line takes any folder")
+        return str(folder)
 
     def predict_exported(self, project: str, *, annotator: str | None = None) -> PredictSummary:
         """Store the project's exported classifier's probabilities on every image as a prediction run."""
