@@ -54,10 +54,19 @@ def job_actors(ray: Any) -> Iterator[Any]:
     try:
         yield roster
     finally:
+        _release(ray, roster)
+
+
+def _release(ray: Any, roster: Any) -> None:
+    """Kill the enrolled actors, then the roster. Best effort, so that it never hides the error that
+    ended the job: a cluster that cannot be reached has taken its actors with it."""
+    gone = (ray.exceptions.RayError, ConnectionError, ValueError)
+    try:
+        handles = ray.get(roster.members.remote(), timeout=ROSTER_TIMEOUT_S)
+    except gone:
+        handles = []
+    for handle in [*handles, roster]:
         try:
-            handles = ray.get(roster.members.remote(), timeout=ROSTER_TIMEOUT_S)
-        except ray.exceptions.RayError:
-            handles = []
-        for handle in handles:
             ray.kill(handle, no_restart=True)
-        ray.kill(roster, no_restart=True)
+        except gone:
+            continue
