@@ -204,8 +204,12 @@ def test_a_web_user_chooses_only_models_the_web_app_trained(project_db: str, hea
         inside = tmp_path / "media" / "exports" / "models" / "m"
         shutil.copytree(head_folder, inside)
         (tmp_path / "media" / "exports" / "models" / "link").symlink_to(head_folder)
+        service.team.add_user("anna", role="annotator", password="correct horse", annotator="boss")
+        with pytest.raises(PermissionDenied) as refused:  # the role is checked before any folder
+            service.training.set_classifier("c", inside, annotator="anna")
+        assert "trained in the web app" not in str(refused.value)
         for folder in (head_folder, Path("/etc"), inside.parent, inside.parent / "missing", inside.parent / "link",
-                       inside / ".." / ".." / ".."):
+                       inside / ".." / ".." / "..", "/tmp/a\x00b"):
             with pytest.raises(PermissionDenied, match="only a model trained in the web app"):
                 service.training.set_classifier("c", folder, annotator="boss")
         web = service.training.set_classifier("c", inside, annotator="boss")
@@ -213,3 +217,18 @@ def test_a_web_user_chooses_only_models_the_web_app_trained(project_db: str, hea
         assert web.images == cli.images > 0 and web.model_version == "exported:m"
     finally:
         service.close()
+
+
+def test_web_trained_models_land_in_unguessable_folders(service) -> None:
+    """The web app's models are served to logged-in browsers (for the zip), so their folder names carry
+    a random part: not the project and a time stamp alone, and two runs in one second stay apart."""
+    jobs = [service.training.start_train("c", kind="head", holdout=0.0) for _ in range(2)]
+    folders = []
+    for job in jobs:
+        done = service.jobs.wait(job.job_id, timeout=300)
+        assert done.status == "done", done.error
+        folders.append(Path(done.result["train"].folder))
+    assert folders[0] != folders[1]
+    for folder in folders:
+        assert (folder.parent.parent.name, folder.parent.name) == ("exports", "models")
+        assert re.fullmatch(r"c-head-\d{8}-\d{6}-[0-9a-f]{16}", folder.name)

@@ -4,6 +4,7 @@ exported model the project's classifier (its probabilities become the prediction
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from core.errors import InvalidInput, PermissionDenied
+from core.export.names import safe_component
 from core.store import repo
 from core.usecases.context import Context
 from core.usecases.jobs.results import JobStatus
@@ -100,7 +102,10 @@ class Training:
             pass
         if kind not in KINDS:
             raise InvalidInput(f"kind: {kind!r} is not a model kind; choose one of {', '.join(KINDS)}")
-        name = f"{project}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}".replace("/", "_").replace(" ", "_")
+        # The folder is served to logged-in browsers (for the zip): a random part keeps its name unguessable
+        # (an annotator must not fetch an admin's model by its time stamp) and two runs apart.
+        stamp = f"-{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(8)}"
+        name = safe_component(project.replace(" ", "_"), fallback="project") + stamp  # <= 150 + 41 bytes
         out = self.workspace.media_dir / "exports" / "models" / name
 
         def work(progress: Progress) -> dict[str, object] | None:
@@ -129,18 +134,27 @@ class Training:
         """Make an exported model the project's classifier: its probabilities on every image become the
         prediction run ("exported:<name>"), and the folder is remembered in the project's settings
         (`predict_exported` runs it again, e.g. after an import)."""
+        if annotator is not None:  # the role first: the folder's answer is for those who may choose one
+            with self.context.action(project, annotator=annotator, permission="manage_projects", write=False):
+                pass
         return self._predict(project, annotator=annotator, folder=self._model_folder(model, annotator=annotator))
 
     def _model_folder(self, model: str | Path, *, annotator: str | None) -> str:
         """The resolved folder. A person acting through the web app names only a model the web app
         trained (under <media>/exports/models): the server reads no other folder for them. The same
         answer for a folder elsewhere and one that does not exist."""
-        folder = Path(model).resolve()
+        refused = PermissionDenied("model: only a model trained in the web app can be chosen here; "
+                                   "the command line takes any folder")
+        try:
+            folder = Path(model).resolve()
+        except (OSError, ValueError) as exc:  # a NUL byte, a loop of links
+            if annotator is not None:
+                raise refused from exc
+            raise InvalidInput(f"--model: not a usable folder name: {exc}") from exc
         if annotator is not None:
             root = (self.workspace.media_dir / "exports" / "models").resolve()
             if not (folder.is_relative_to(root) and folder != root and folder.is_dir()):
-                raise PermissionDenied(f"model: only a model trained in the web app (a folder under {root}) "
-                                       "can be chosen here; the command line takes any folder")
+                raise refused
         return str(folder)
 
     def predict_exported(self, project: str, *, annotator: str | None = None) -> PredictSummary:
