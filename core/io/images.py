@@ -112,6 +112,26 @@ def open_rgb(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         raise ImageError(source, f"cannot convert mode {image.mode!r} to RGB: {exc}") from exc
 
 
+CENTRE_BAND_RATIO = 8.0  # the long side kept by centre_band, in short sides
+
+
+def centre_band(image: Image.Image, *, ratio: float = CENTRE_BAND_RATIO) -> Image.Image:
+    """`image` with its long side cut, about its centre, to `ratio` x its short side (unchanged when
+    it is no longer: every photo up to an 8:1 panorama is preprocessed exactly as before). The
+    classifiers' preprocessing (resize the short side, centre-crop a square) keeps only the centre
+    square, which the cut leaves whole with room to spare for the resampling filter (only a sub-pixel
+    shift of the resize's grid can differ); but a 1 x 2,000,000-pixel picture, which passes the pixel
+    cap, no longer asks the resize for a 224 x 448,000,000 one (a MemoryError, or the server's memory)."""
+    width, height = image.size
+    short, long = min(width, height), max(width, height)
+    keep = max(1, int(round(ratio * short)))
+    if long <= keep:
+        return image
+    start = (long - keep) // 2
+    box = (start, 0, start + keep, height) if width > height else (0, start, width, start + keep)
+    return image.crop(box)
+
+
 def to_rgb(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit RGB; alpha is composited onto white."""
     if image.mode == "RGB":

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from core.errors import ImageError, InvalidInput, ModelLoadError
-from core.io.images import DEFAULT_MAX_PIXELS, open_rgb
+from core.io.images import DEFAULT_MAX_PIXELS, centre_band, open_rgb
 from core.models.base import (
     EmbeddedBatch,
     ImageTextModel,
@@ -71,7 +71,7 @@ class OpenClipModel:
 
         if not pictures:
             return np.zeros((0, self.embed_dim), dtype=np.float32)
-        return self.encode_images(torch.stack([self.preprocess(picture) for picture in pictures]))
+        return self.encode_images(torch.stack([self.preprocess(centre_band(picture)) for picture in pictures]))
 
     def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
@@ -301,7 +301,7 @@ class _ImageFiles:
         except ImageError as exc:
             return position, exc.reason
         try:
-            return position, self.preprocess(image)
+            return position, self.preprocess(centre_band(image))
         except (OSError, ValueError, RuntimeError, TypeError) as exc:
             return position, f"cannot preprocess: {exc}"
 

@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from core.errors import ImageError, InvalidInput, ModelLoadError
-from core.io.images import DEFAULT_MAX_PIXELS, open_rgb
+from core.io.images import DEFAULT_MAX_PIXELS, centre_band, open_rgb
 
 CONFIG_KEYS = ("class_names", "preprocess", "kind")
 RESAMPLING = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR,
@@ -44,7 +44,9 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
 
 
 def preprocess(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
-    """(3, S, S) float32: torchvision's Resize(shortest) + CenterCrop + ToTensor + Normalize on PIL."""
+    """(3, S, S) float32: torchvision's Resize(shortest) + CenterCrop + ToTensor + Normalize on PIL (on
+    the image's centre band: see core.io.images.centre_band)."""
+    image = centre_band(image)
     size, crop = int(config["resize_size"]), int(config["crop_size"])
     width, height = image.size
     short, long = (width, height) if width <= height else (height, width)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import ImageError, InvalidInput, ModelLoadError
-from core.io.images import DEFAULT_MAX_PIXELS, open_rgb
+from core.io.images import DEFAULT_MAX_PIXELS, centre_band, open_rgb
 from core.models.export_onnx import export_graph
 
 STUDENTS = ("mobilenetv3_small_100", "resnet18", "efficientnet_b0")
@@ -93,7 +93,7 @@ class _Images:
 
     def __getitem__(self, position: int) -> tuple[int, Any]:
         try:
-            return position, self.transform(open_rgb(self.paths[position], max_pixels=self.max_pixels))
+            return position, self.transform(centre_band(open_rgb(self.paths[position], max_pixels=self.max_pixels)))
         except (ImageError, OSError, ValueError):
             return position, None
 

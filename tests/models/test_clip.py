@@ -218,3 +218,17 @@ def test_light_modules_do_not_import_torch():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
+
+
+def test_a_picture_of_extreme_shape_is_embedded_from_its_centre_band(tiny, image_paths, tmp_path):
+    """A 1 x 2,000,000-pixel PNG (a few KB, under the pixel cap) through the import pipeline and the
+    region path: embedded like any picture, not a 224-wide resize of its whole length."""
+    from PIL import Image
+
+    line = tmp_path / "line.png"
+    Image.new("RGB", (1, 2_000_000), (200, 30, 30)).save(line)
+    assert line.stat().st_size < 100_000
+    positions, embeddings, errors = embed_all(tiny, [line, image_paths[0]])
+    assert list(positions) == [0, 1] and not errors and np.isfinite(embeddings).all()
+    direct = tiny.encode_pictures([Image.open(line).convert("RGB")])
+    np.testing.assert_allclose(direct[0], embeddings[0], atol=1e-5)

@@ -60,7 +60,7 @@ def teacher_targets(data: Snapshot, held: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, options: StudentOptions, folder: Path,
-                  workdir: Path, on_step: Stop | None) -> Built:
+                  workdir: Path, on_step: Stop | None, max_pixels: int) -> Built:
     probs, confident = teacher_targets(data, held)
     rng = np.random.default_rng([data.project_id, 7])
     shuffled = rng.permutation(confident)
@@ -76,7 +76,7 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
     targets[human] = np.eye(len(data.class_names), dtype=np.float32)[data.fit_labels[np.array(usable)[human]]]
     module, weights = net.build_student(options.name, num_classes=len(data.class_names), pretrained=options.pretrained)
     settings = net.TrainSettings(epochs=options.epochs, batch_size=options.batch_size, image_size=options.image_size,
-                                 num_workers=options.num_workers)
+                                 num_workers=options.num_workers, max_pixels=max_pixels)
     paths = [str(data.paths[p]) for p in usable]
     log = net.train_student(module, paths, targets, settings=settings, workdir=workdir, resume=options.resume,
                             on_step=on_step)
@@ -86,7 +86,8 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
     others = np.concatenate([check, unlabeled_rest])
     if others.size > MAX_AGREEMENT_IMAGES:
         others = np.sort(rng.choice(others, MAX_AGREEMENT_IMAGES, replace=False))
-    held_probs, agreement, n_agree = _student_scores(net, module, data, held, others, probs, options)
+    held_probs, agreement, n_agree = _student_scores(net, module, data, held, others, probs, options,
+                                                     max_pixels=max_pixels)
     meta = {"student": options.name, "classes": ",".join(data.class_names)}
     net.export_student(module, folder, image_size=options.image_size, metadata=meta)
     config = {"kind": "student", "student": options.name, "opset": 17,
@@ -99,11 +100,13 @@ def build_student(data: Snapshot, train: np.ndarray, held: np.ndarray, *, option
 
 
 def _student_scores(net: Any, module: Any, data: Snapshot, held: np.ndarray, others: np.ndarray,
-                    teacher: np.ndarray, options: StudentOptions) -> tuple[np.ndarray, float | None, int]:
+                    teacher: np.ndarray, options: StudentOptions, *,
+                    max_pixels: int) -> tuple[np.ndarray, float | None, int]:
     """(probs on the held-out labels, agreement with the teacher on unlabeled images not trained on, their count)."""
     def scored(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         usable = np.array([p for p in positions.tolist() if data.paths[p]], dtype=np.int64)
-        probs, kept = net.predict(module, [str(data.paths[p]) for p in usable], image_size=options.image_size)
+        probs, kept = net.predict(module, [str(data.paths[p]) for p in usable], image_size=options.image_size,
+                                  max_pixels=max_pixels)
         return probs, usable[np.asarray(kept, dtype=np.int64)] if len(kept) else usable[:0]
 
     held_probs, held_kept = scored(held)

@@ -61,7 +61,8 @@ class Training:
         else:
             hook = on_step or (_tqdm_hook() if progress else None)
             built = build_student(data, train, held, options=student or StudentOptions(), folder=folder,
-                                  workdir=folder / "checkpoints", on_step=hook)
+                                  workdir=folder / "checkpoints", on_step=hook,
+                                  max_pixels=self.context.settings.max_pixels)
         return self._finish(data, built, folder, train=train, held=held, seconds=time.perf_counter() - started)
 
     def _finish(self, data: Snapshot, built: Built, folder: Path, *, train: np.ndarray, held: np.ndarray,
