@@ -3,10 +3,11 @@ model card, the Hugging Face dataset card, the web app's training report. (CSV c
 
 from __future__ import annotations
 
-# Markdown's inline syntax (emphasis, code, links, images, tables) and HTML's: backslash-escaped, which
-# CommonMark allows before any ASCII punctuation. "-", "." and "#" act only at the start of a line,
-# where user text is never put, so names like "golden-retriever" stay readable in the raw file.
-MARKDOWN_SPECIAL = frozenset("\\`*_~[]()!|<>&")
+# Markdown's inline syntax (emphasis, code, links, images, tables), HTML's, and the `$` of the maths that
+# GitHub and other viewers render: backslash-escaped, which CommonMark allows before any ASCII punctuation.
+# "-", "." and "#" act only at the start of a line, where user text is never put, so names like
+# "golden-retriever" stay readable in the raw file.
+MARKDOWN_SPECIAL = frozenset("\\`*_~[]()!|<>&$")
 
 
 def markdown_text(text: object) -> str:

@@ -25,7 +25,7 @@ def rendered(text: str) -> str:
 def test_the_usual_attacks_render_as_text() -> None:
     for text in ("<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "[click](javascript:alert(1))",
                  "![x](http://e/x.png)", "**bold** _it_ `code` ~~gone~~", "a | b", "&lt;b&gt;", "<http://e>",
-                 "line one\nline two", "back\\slash\\"):
+                 "line one\nline two", "back\\slash\\", "$$\\Huge{x}$$ costs $5"):
         assert rendered(text) == literal(text)
 
 

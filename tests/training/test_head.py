@@ -183,22 +183,29 @@ def test_user_text_is_escaped_in_the_card_the_web_report_and_the_predictions_csv
     assert "'=HYPERLINK(\"http://e\")" in cells and not any(value.startswith("=") for value in cells)
 
 
+def copied_service(project_db: str, tmp_path: Path):
+    """A service over a copy of the module's project, for tests that change it (users, classes)."""
+    import sqlite3
+
+    from core.config import Settings
+    from core.service import Service
+
+    with sqlite3.connect(project_db) as source, sqlite3.connect(tmp_path / "p.sqlite") as copy:
+        source.backup(copy)  # the WAL's pages too
+    return Service(Settings(db=str(tmp_path / "p.sqlite"), media_dir=tmp_path / "media", model="clipmark-tiny",
+                            pretrained=None))
+
+
 def test_a_web_user_chooses_only_models_the_web_app_trained(project_db: str, head_folder: Path,
                                                             tmp_path: Path) -> None:
     """The server reads files only inside configured roots: through the web app (a named user) the
     classifier folder must lie under <media>/exports/models, where the web app trains; the command
     line (no user) takes any folder."""
     import shutil
-    import sqlite3
 
-    from core.config import Settings
     from core.errors import PermissionDenied
-    from core.service import Service
 
-    with sqlite3.connect(project_db) as source, sqlite3.connect(tmp_path / "p.sqlite") as copy:
-        source.backup(copy)  # the WAL's pages too
-    service = Service(Settings(db=str(tmp_path / "p.sqlite"), media_dir=tmp_path / "media", model="clipmark-tiny",
-                               pretrained=None))
+    service = copied_service(project_db, tmp_path)
     try:
         service.team.add_user("boss", role="admin", password="correct horse")
         inside = tmp_path / "media" / "exports" / "models" / "m"
@@ -219,6 +226,26 @@ def test_a_web_user_chooses_only_models_the_web_app_trained(project_db: str, hea
         service.close()
 
 
+def test_an_import_stands_when_the_exported_classifier_no_longer_fits(project_db: str, head_folder: Path,
+                                                                       cifar_dir: Path, tmp_path: Path) -> None:
+    """A class added after set-classifier: the next import job still finishes and reports its import;
+    the exported classifier's refusal is a note of the job, not its failure."""
+    from tests.training.conftest import copy_cifar
+
+    service = copied_service(project_db, tmp_path)
+    try:
+        service.training.set_classifier("c", head_folder)
+        service.projects.add_class("c", "zebra")
+        batch = copy_cifar(cifar_dir, tmp_path / "third", start=30, count=1, classes=["cat"])
+        done = service.jobs.wait(service.jobs.start_import("c", [batch], embed=True).job_id, timeout=300)
+        assert done.status == "done", done
+        assert done.result["import"].imported == 1  # type: ignore[index]
+        assert "zebra" in done.result["exported"]["error"]  # type: ignore[index]
+        assert any("exported classifier was not run" in note for note in done.notes)
+    finally:
+        service.close()
+
+
 def test_web_trained_models_land_in_unguessable_folders(service) -> None:
     """The web app's models are served to logged-in browsers (for the zip), so their folder names carry
     a random part: not the project and a time stamp alone, and two runs in one second stay apart."""
@@ -232,3 +259,19 @@ def test_web_trained_models_land_in_unguessable_folders(service) -> None:
     for folder in folders:
         assert (folder.parent.parent.name, folder.parent.name) == ("exports", "models")
         assert re.fullmatch(r"c-head-\d{8}-\d{6}-[0-9a-f]{16}", folder.name)
+
+
+@pytest.mark.parametrize(("fields", "named"), [
+    ({"epochs": float("inf")}, "epochs"), ({"epochs": float("nan")}, "epochs"), ({"image_size": "big"}, "image size"),
+    ({"holdout": 2.0}, "holdout"), ({"holdout": float("nan")}, "holdout"), ({"holdout": "x"}, "holdout"),
+])
+def test_the_train_endpoint_names_a_bad_number(service, fields: dict, named: str) -> None:
+    """Any HTTP client can call ui_train with any values: each bad one is refused, naming its field,
+    before a job starts."""
+    from core.errors import InvalidInput
+    from webapp.views.export import ui_start_train
+
+    before = len(service.jobs.list())
+    with pytest.raises(InvalidInput, match=named):
+        ui_start_train(service, "c", "student", "mobilenetv3_small_100", **fields)
+    assert len(service.jobs.list()) == before

@@ -7,6 +7,7 @@ accuracy, per-class table, confusion matrix) and the zipped model folder to down
 from __future__ import annotations
 
 import html
+import math
 import time
 from typing import Any
 
@@ -64,11 +65,25 @@ def ui_start_train(service: Service, project: str, kind: str = "head", student: 
                    epochs: float = 5, image_size: float = 224, holdout: float = 0.2,
                    request: gr.Request | None = None) -> str:
     """Start a training job (admins); returns its id (the wait step follows it, Cancel stops it)."""
-    options = StudentOptions(name=(student or "").strip() or "mobilenetv3_small_100", epochs=int(epochs or 1),
-                             image_size=int(image_size or 224))
+    options = StudentOptions(name=str(student or "").strip() or "mobilenetv3_small_100",
+                             epochs=int(_number(epochs, "epochs", 5)),
+                             image_size=int(_number(image_size, "image size", 224)))
     job = service.training.start_train(need_project(project), kind=kind or "head", student=options,
-                                       holdout=float(holdout), annotator=user_of(service, request))
+                                       holdout=_number(holdout, "holdout", 0.2), annotator=user_of(service, request))
     return job.job_id
+
+
+def _number(value: Any, field: str, default: float) -> float:
+    """A number from the form or an API client: empty -> `default`; text, NaN or infinity -> InvalidInput."""
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{field}: a number, got {value!r}") from exc
+    if not math.isfinite(number):
+        raise InvalidInput(f"{field}: a finite number, got {value!r}")
+    return number
 
 
 def ui_wait_train(service: Service, job_id: str,
@@ -148,13 +163,14 @@ def build_train(ctx: Ctx) -> None:
             go = gr.Button("Train", variant="primary", elem_id="cm-train")
             stop = gr.Button("Cancel", elem_id="cm-train-cancel")
         job_id = gr.Textbox(visible="hidden", elem_id="cm-train-job")
-        report = gr.Markdown(elem_id="cm-train-report")
+        # no KaTeX: a class named "$$...$$" is text (Gradio renders maths after Markdown, escapes or not)
+        report = gr.Markdown(elem_id="cm-train-report", latex_delimiters=[])
         picture = gr.Image(label="Confusion matrix (held-out human labels)", type="filepath",
                            elem_id="cm-train-confusion", interactive=False)
         download = gr.File(label="Model (zip)", elem_id="cm-train-download")
         folder = gr.Textbox(visible="hidden")
         use = gr.Button("Use this model as the project's classifier", elem_id="cm-train-use")
-        status = gr.Markdown()
+        status = gr.Markdown(latex_delimiters=[])
     go.click(ctx.fn(ui_start_train), [ctx.project, kind, student, epochs, image_size, holdout], [job_id],
              api_name="ui_train", **HIDDEN).then(
         ctx.fn(ui_wait_train), [job_id], [report, picture, download, folder], api_name="ui_train_wait",

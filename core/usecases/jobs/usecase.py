@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from core.config import parse_pretrained
-from core.errors import InvalidInput, NotFound
+from core.errors import ClipmarkError, InvalidInput, NotFound
 from core.models.base import ModelSpec
 from core.usecases.context import Context
 from core.usecases.embedding import Embedding
@@ -138,7 +138,11 @@ class Jobs:
         result = {"embed": embedded, "predict": self.embedding.predict(project).as_dict()}
         if self.predict_exported is not None and self._classifier_dir(project):
             progress.stage("exported classifier")
-            result["exported"] = self.predict_exported(project).as_dict()
+            try:
+                result["exported"] = self.predict_exported(project).as_dict()
+            except ClipmarkError as exc:  # e.g. the classes changed since it was trained: the import stands
+                progress.note(f"the project's exported classifier was not run: {exc}")
+                result["exported"] = {"error": str(exc)}
         return result
 
     def _classifier_dir(self, project: str) -> str | None:

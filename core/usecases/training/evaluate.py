@@ -52,8 +52,9 @@ def confusion_picture(confusion: np.ndarray, class_names: Sequence[str], path: s
     figure = Figure(figsize=(side, side), dpi=100)
     axes = figure.add_subplot()
     axes.imshow(confusion, cmap="Blues")
-    axes.set_xticks(range(k), labels=list(class_names), rotation=60, ha="right", fontsize=8)
-    axes.set_yticks(range(k), labels=list(class_names), fontsize=8)
+    # parse_math=False: a class named "x$^$" (or "$5 and $6") is text, not matplotlib's mathtext
+    axes.set_xticks(range(k), labels=list(class_names), rotation=60, ha="right", fontsize=8, parse_math=False)
+    axes.set_yticks(range(k), labels=list(class_names), fontsize=8, parse_math=False)
     axes.set_xlabel("predicted")
     axes.set_ylabel("human label (held out)")
     top = confusion.max(initial=0)

@@ -103,6 +103,8 @@ class Training:
             pass
         if kind not in KINDS:
             raise InvalidInput(f"kind: {kind!r} is not a model kind; choose one of {', '.join(KINDS)}")
+        if not isinstance(holdout, (int, float)) or not 0.0 <= holdout < 1.0:  # before the job, not in it
+            raise InvalidInput(f"holdout: a fraction in [0, 1), got {holdout!r}")
         # The folder is served to logged-in browsers (for the zip): a random part keeps its name unguessable
         # (an annotator must not fetch an admin's model by its time stamp) and two runs apart.
         stamp = f"-{kind}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(8)}"
