@@ -151,3 +151,24 @@ def test_export_downloads_from_a_media_folder_in_the_home_directory(elsewhere: P
         app.close()
         service.close()
         time.sleep(0.1)
+
+
+def test_a_checkpoint_path_from_the_web_is_read_only_inside_the_import_roots(site) -> None:  # type: ignore[no-untyped-def]
+    """`/embed`'s `pretrained` may name a checkpoint file: from a web caller only one inside the import
+    roots, with one answer for a file elsewhere, a missing one and a relative name the server's
+    working folder would resolve; hub tags and 'none' are not paths and pass."""
+    clients, service, tmp = site
+    boss = clients["boss"]
+    outside = tmp / "weights.pt"
+    outside.write_bytes(b"#not a checkpoint")
+    answers = {path: refused(boss, "p", "clipmark-tiny", path, api_name="/embed")
+               for path in ("/etc/passwd", str(outside), str(tmp / "missing.pt"), "README.md",
+                            str(tmp / "root" / ".." / "weights.pt"))}
+    assert all("pretrained" in text and "import roots" in text for text in answers.values())
+    assert len(set(answers.values())) == 1
+    inside = tmp / "root" / "weights.pt"
+    inside.write_bytes(b"#not a checkpoint either")
+    job = boss.predict("p", "clipmark-tiny", str(inside), api_name="/embed")  # accepted: the job reports the load
+    assert service.jobs.wait(job["job_id"], timeout=120).status in ("done", "failed")
+    job = boss.predict("p", "clipmark-tiny", "none", api_name="/embed")
+    assert service.jobs.wait(job["job_id"], timeout=120).status == "done"

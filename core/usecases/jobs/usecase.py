@@ -80,6 +80,9 @@ class Jobs:
             spec = self.models.spec(act.project)
         if arch or pretrained is not None:
             spec = ModelSpec(arch=(arch or spec.arch).strip(), pretrained=parse_pretrained(pretrained))
+            if spec.source == "file":  # a checkpoint on the server: for a web caller, inside the import roots
+                checked = self.importing.roots(annotator).check(str(spec.pretrained), field="pretrained")
+                spec = ModelSpec(arch=spec.arch, pretrained=str(checked))
         return self.workspace.jobs.submit(kind="embed", project=project, owner=annotator,
                                           work=lambda progress: self._embed_and_predict(project, progress, spec))
 
