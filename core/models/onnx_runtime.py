@@ -9,6 +9,7 @@ rounding), scale to [0, 1], normalise.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,7 +41,33 @@ def read_model_config(folder: str | Path) -> dict[str, Any]:
     missing = [key for key in CONFIG_KEYS if not isinstance(config, dict) or key not in config]
     if missing:
         raise ModelLoadError(f"--model: {root / 'config.json'} lacks {missing}")
+    problem = _config_problem(config)
+    if problem:
+        raise ModelLoadError(f"--model: {root / 'config.json'}: {problem}")
     return config
+
+
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """What is wrong with the fields `preprocess` and `run` read, or None."""
+    names = config["class_names"]
+    if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) and n for n in names):
+        return "class_names must be a list of at least two non-empty names"
+    pre = config["preprocess"]
+    if not isinstance(pre, dict):
+        return "preprocess must be an object"
+    for key in ("resize_size", "crop_size"):
+        value = pre.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 4096:
+            return f"preprocess.{key} must be a whole number from 1 to 4096, got {value!r}"
+    for key in ("mean", "std"):
+        value = pre.get(key)
+        if (not isinstance(value, list) or len(value) != 3
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+                or (key == "std" and not all(v > 0 for v in value))):
+            return f"preprocess.{key} must be three finite numbers{' > 0' if key == 'std' else ''}, got {value!r}"
+    if str(pre.get("interpolation", "bicubic")) not in RESAMPLING:
+        return f"preprocess.interpolation must be one of {', '.join(RESAMPLING)}, got {pre.get('interpolation')!r}"
+    return None
 
 
 def preprocess(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
@@ -66,6 +93,24 @@ def preprocess(image: Image.Image, config: dict[str, Any]) -> np.ndarray:
     return np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
 
 
+def _check_graph(session: Any, config: dict[str, Any], path: Path) -> None:
+    """The graph takes `image` (B, 3, S, S) with S the config's crop size and gives `probs` (B, K) with
+    K its class names: otherwise every batch would fail inside onnxruntime."""
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    outputs = {o.name: o.shape for o in session.get_outputs()}
+    crop, k = config["preprocess"]["crop_size"], len(config["class_names"])
+    shape = inputs.get("image")
+    if shape is None or "probs" not in outputs:
+        raise ModelLoadError(f"--model: {path} takes {sorted(inputs)} and gives {sorted(outputs)}; "
+                             "an exported clipmark model takes `image` and gives `probs`")
+    wanted = (3, crop, crop)
+    if len(shape) != 4 or any(isinstance(d, int) and d != w for d, w in zip(shape[1:], wanted, strict=True)):
+        raise ModelLoadError(f"--model: {path} takes images of shape {shape}; config.json's crop_size is {crop}")
+    width = outputs["probs"][-1] if outputs["probs"] else None
+    if isinstance(width, int) and width != k:
+        raise ModelLoadError(f"--model: {path} scores {width} classes; config.json names {k}")
+
+
 @dataclass
 class OnnxClassifier:
     folder: Path
@@ -82,6 +127,7 @@ class OnnxClassifier:
                                                    providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for a corrupt graph
             raise ModelLoadError(f"--model: {Path(folder) / 'model.onnx'} cannot be loaded: {exc}") from exc
+        _check_graph(session, config, Path(folder) / "model.onnx")
         return cls(Path(folder), config, session)
 
     @property

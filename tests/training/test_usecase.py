@@ -103,6 +103,36 @@ def test_missing_and_corrupt_model_folders_are_named(service, tmp_path: Path, ci
     assert report.zip_path and Path(report.zip_path).is_file()
 
 
+@pytest.mark.parametrize(("change", "named"), [
+    ({"preprocess": "x"}, "preprocess must be an object"),
+    ({"class_names": "ab"}, "class_names must be a list"),
+    ({"class_names": ["a", "b"]}, "scores 10 classes; config.json names 2"),
+    ({"preprocess.mean": None}, "preprocess.mean must be three finite numbers"),
+    ({"preprocess.std": [0.2, 0.0, 0.2]}, "preprocess.std must be three finite numbers > 0"),
+    ({"preprocess.resize_size": 0}, "preprocess.resize_size must be a whole number"),
+    ({"preprocess.crop_size": 64}, "takes images of shape"),
+    ({"preprocess.interpolation": "lanczos9"}, "preprocess.interpolation must be one of"),
+])
+def test_a_config_that_does_not_fit_its_graph_is_named(service, tmp_path: Path, cifar_dir: Path,
+                                                       change: dict, named: str) -> None:
+    """Every field classify reads is checked when the folder is loaded, and the graph's input and
+    output against them: a clear error naming config.json, not a traceback from the first batch."""
+    import json
+
+    model = tmp_path / "model"
+    if not model.exists():
+        service.training.train("c", out=model, holdout=0)
+    config = json.loads((model / "config.json").read_text())
+    for key, value in change.items():
+        if key.startswith("preprocess."):
+            config["preprocess"][key.split(".", 1)[1]] = value
+        else:
+            config[key] = value
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelLoadError, match=named):
+        service.training.classify(model, [next(cifar_dir.rglob("*.jpg"))])
+
+
 def test_student_options_are_checked() -> None:
     with pytest.raises(InvalidInput, match=r"--epochs: a whole number from 1 to 1000, got 0"):
         StudentOptions(epochs=0)
@@ -137,3 +167,19 @@ def test_the_cli_names_bad_input_on_one_line(project_db: str, tmp_path: Path,
     assert "is not a folder" in capsys.readouterr().err
     assert main(["set-classifier", "--db", project_db, "--project", "c", "--model", str(tmp_path)]) == 2
     assert "config.json is missing" in capsys.readouterr().err
+
+
+def test_a_bad_out_is_named_before_any_work(service, tmp_path: Path, cifar_dir: Path) -> None:
+    """classify --out naming a folder, or a place under a file, and train --out under a file: refused
+    up front, naming --out (classify used to fail only after classifying everything)."""
+    image = next(cifar_dir.rglob("*.jpg"))
+    model = tmp_path / "model"
+    service.training.train("c", out=model, holdout=0)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for out, message in ((tmp_path, "is a folder"), (blocker / "p.csv", "cannot create")):
+        with pytest.raises(InvalidInput, match=f"--out: .*{message}"):
+            service.training.classify(model, [image], out=out)
+    assert not list(tmp_path.glob("*.part"))
+    with pytest.raises(InvalidInput, match="--out: cannot create"):
+        service.training.train("c", out=blocker / "m", holdout=0)

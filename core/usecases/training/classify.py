@@ -5,6 +5,7 @@ PIL and onnxruntime run here (core.models.onnx_runtime): no torch."""
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +41,8 @@ def classify_files(model: str | Path, inputs: Sequence[str | Path], *, out: str 
     if not inputs:
         raise InvalidInput("IMAGE_OR_FOLDER: give at least one image file or folder")
     runner = OnnxClassifier.load(model)
+    if out is not None:
+        _check_out(Path(out))  # before the work, not after it
     files, errors = expand_inputs(inputs)
     probs, kept = _run(runner, files, progress=progress, max_pixels=max_pixels, errors=errors)
     names = runner.class_names
@@ -69,9 +72,28 @@ def _run(runner: OnnxClassifier, files: list[Path], *, progress: bool, max_pixel
     return probs, kept
 
 
+def _check_out(path: Path) -> None:
+    if path.is_dir():
+        raise InvalidInput(f"--out: {path} is a folder; give the name of the CSV file to write")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"--out: cannot create {path.parent}: {exc.strerror or exc}") from exc
+    if not os.access(path.parent, os.W_OK):
+        raise InvalidInput(f"--out: {path.parent} is not writable")
+
+
 def _write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".part")
+    try:
+        _write_rows(partial, predictions, k)
+    except OSError as exc:  # a full disk: say so, leave no partial file
+        partial.unlink(missing_ok=True)
+        raise InvalidInput(f"--out: cannot write {path}: {exc.strerror or exc}") from exc
+    partial.replace(path)
+
+
+def _write_rows(partial: Path, predictions: list[Prediction], k: int) -> None:
     with open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["path", "label", "confidence", *[f"top{i + 1}" for i in range(k)],
@@ -80,7 +102,6 @@ def _write_csv(path: Path, predictions: list[Prediction], k: int) -> None:
             writer.writerow([csv_safe(p.path), csv_safe(p.label), f"{p.confidence:.6f}",
                              *[csv_safe(name) for name, _ in p.top_k],
                              *[f"{value:.6f}" for _, value in p.top_k]])
-    partial.replace(path)
 
 
 def exported_probs(folder: str | Path, class_names: list[str], images: list[tuple[int, str]], *,

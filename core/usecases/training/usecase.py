@@ -188,7 +188,10 @@ def _fresh_folder(out: str | Path, *, resume: bool) -> Path:
         raise InvalidInput(f"--out: {folder} exists and is not a folder")
     if folder.is_dir() and any(p.name != "checkpoints" for p in folder.iterdir()) and not resume:
         raise InvalidInput(f"--out: {folder} is not empty; choose a new folder (or --resume a student run)")
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only place, a file where a parent folder should be
+        raise InvalidInput(f"--out: cannot create {folder}: {exc.strerror or exc}") from exc
     return folder
 
 
