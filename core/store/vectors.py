@@ -68,7 +68,10 @@ def open_vectors(session: Session, folder: Path, *, project_id: int, model_id: s
     revision = store_revision(session, project_id=project_id, model_id=model_id)
     header = _read_header(stem)
     if header is not None and revision is not None and header.get("revision") == revision and _files_ok(stem, header):
-        return _mapped(stem, header)
+        try:
+            return _mapped(stem, header)
+        except FileNotFoundError:  # another process's rebuild replaced this generation meanwhile: the lock's way
+            pass
     want = _store_signature(session, project_id=project_id, model_id=model_id)
     folder.mkdir(parents=True, exist_ok=True)
     with _locked(stem):
