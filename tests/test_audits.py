@@ -191,3 +191,33 @@ def test_cli_estimate_accept_rest_and_audit_share(pets, tmp_path: Path, capsys) 
     assert out.startswith("accept ") and "estimated accuracy" in out and '"batch_id"' in out
     assert main(["accept-rest", *db, "--target-accuracy", "0.9999", "--yes"]) == 2
     assert "no confidence threshold reaches 99.99%" in capsys.readouterr().err
+
+
+def test_after_accept_the_rest_the_estimate_speaks_for_the_pool_left(pets) -> None:  # type: ignore[no-untyped-def]
+    """Accepting the confident pseudo-labels leaves the less confident ones: the audits at or above the
+    batch's threshold stand for the accepted images, so the estimate of what remains uses the others
+    only (the whole-pool estimate had stood unchanged while the remaining accuracy fell); undoing
+    the batch counts them again."""
+    service, truth = pets
+    service.labeling.set_audit_share("pets", 1.0)
+    _label(service, truth, 120)
+    before = service.labeling.estimate("pets").accuracy
+    state = service.labeling.state("pets")
+    audits = [r.image_id for r in _served(service) if r.audit]
+    confident = {i for i in audits if float(state.probs[state.position[i]].max()) >= 0.9}
+    assert 0 < len(confident) < len(audits) == before.answered
+    service.labeling.accept_rest("pets", min_confidence=0.9, annotator="ann")
+    after = service.labeling.estimate("pets").accuracy
+    assert after.answered == before.answered - len(confident)
+    state = service.labeling.state("pets")
+    pool = state.pool_rows()
+    names = [state.class_names[i] for i in state.label_ids]
+    remaining = np.mean([names[j] == truth[int(i)] for i, j in
+                         zip(state.image_ids[pool], state.probs[pool].argmax(axis=1), strict=True)])
+    assert after.low <= remaining <= after.high
+    assert after.value is not None and before.value is not None and after.value < before.value
+    second = service.labeling.accept_rest_preview("pets", min_confidence=0.5)
+    assert second.accuracy.answered == sum(1 for i in audits if i not in confident
+                                           and float(state.probs[state.position[i]].max()) >= 0.5)
+    service.labeling.undo("pets", annotator="ann")
+    assert service.labeling.estimate("pets").accuracy.answered == before.answered

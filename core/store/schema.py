@@ -204,6 +204,9 @@ class AcceptBatch(Base):
     high: Mapped[float | None] = mapped_column(Float)
     model_version: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # the audits (image ids) at or above the threshold then: they stand for what the batch took, so the
+    # estimate of the remaining pool leaves them out while the batch stands (migration 0010)
+    covered_audits: Mapped[list[int] | None] = mapped_column(JSON, nullable=True)
 
 
 class ServedItem(Base):

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import InvalidInput
 from core.labeling import estimate as est
-from core.store.schema import AcceptBatch, CurrentLabel, Event, utcnow
+from core.store.schema import AcceptBatch, CurrentLabel, Event, ServedItem, utcnow
 from core.usecases.labeling.annotate import ACCEPTED_SOURCE, DECISIONS
 from core.usecases.labeling.estimates import Scored, interval
 from core.usecases.labeling.queue import ProjectState
@@ -54,6 +54,8 @@ def accept(session: Session, state: ProjectState, plan: AcceptPreview, *, projec
     """Record the batch: one `accept` event per image (source model-accepted) and its current label.
     Returns the result and the (image_id, label_id) pairs for the live state."""
     labeled = set(session.scalars(select(CurrentLabel.image_id).where(CurrentLabel.project_id == project_id)))
+    audits = set(session.scalars(select(ServedItem.image_id).where(ServedItem.project_id == project_id,
+                                                                   ServedItem.audit.is_(True))))
     with state.lock:
         assert state.probs is not None
         pool = state.pool_rows()
@@ -61,9 +63,13 @@ def accept(session: Session, state: ProjectState, plan: AcceptPreview, *, projec
         keep = probs.max(axis=1) >= plan.min_confidence
         pairs = [(int(i), state.label_ids[int(j)]) for i, j in
                  zip(state.image_ids[pool[keep]], probs[keep].argmax(axis=1), strict=True) if int(i) not in labeled]
+        # the audits this batch's threshold would have taken: from now on they describe what was accepted
+        covered = sorted(i for i in audits if i in state.position
+                         and float(state.probs[state.position[i]].max()) >= plan.min_confidence)
     acc = plan.accuracy
     batch = AcceptBatch(project_id=project_id, user_id=user_id, images=len(pairs), min_confidence=plan.min_confidence,
-                        estimate=acc.value, low=acc.low, high=acc.high, model_version=plan.model_version)
+                        estimate=acc.value, low=acc.low, high=acc.high, model_version=plan.model_version,
+                        covered_audits=covered)
     session.add(batch)
     session.flush()
     now = utcnow()

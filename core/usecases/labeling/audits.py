@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from core.store.schema import CurrentLabel, ServedItem, utcnow
+from core.store.schema import AcceptBatch, CurrentLabel, Event, ServedItem, utcnow
 from core.usecases.labeling.queue import ProjectState, Ranked
 
 HUMAN_SOURCES = ("human", "review")
@@ -63,6 +63,7 @@ class ServedRows:
     human: np.ndarray       # (M,) label_id of the human label now, -1 unanswered
     labels_then: np.ndarray  # (M,) human labels in the project when it was answered (-1 unanswered)
     pool_size: np.ndarray   # (M,) unlabeled pool when it was served
+    covered: np.ndarray | None = None  # (M,) bool: an audit a standing accept-the-rest batch took the like of
 
 
 def served_rows(session: Session, *, project_id: int) -> ServedRows:
@@ -81,5 +82,19 @@ def served_rows(session: Session, *, project_id: int) -> ServedRows:
     then = np.where(answered, np.searchsorted(human_events, event[order], side="right"), -1)
     column = [np.array([r[k] if r[k] is not None else -1 for r in rows], dtype=np.int64) for k in (0, 2, 3, 5)]
     audit = np.array([bool(r[1]) for r in rows], dtype=bool)
-    return ServedRows(image_ids=column[0][order], audit=audit[order], shown=column[1][order],
-                      human=column[2][order], labels_then=then, pool_size=column[3][order])
+    ids = column[0][order]
+    return ServedRows(image_ids=ids, audit=audit[order], shown=column[1][order],
+                      human=column[2][order], labels_then=then, pool_size=column[3][order],
+                      covered=np.isin(ids, sorted(covered_audits(session, project_id=project_id))))
+
+
+def covered_audits(session: Session, *, project_id: int) -> set[int]:
+    """The audits that batches still standing (an accept event of theirs not undone) covered: at or
+    above their threshold when accepted, so they stand for the accepted images, not the pool left."""
+    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
+                                                 Event.undoes_event_id.is_not(None))
+    standing = select(Event.batch_id).where(Event.project_id == project_id, Event.batch_id.is_not(None),
+                                            Event.action == "accept", Event.id.not_in(undone))
+    lists = session.scalars(select(AcceptBatch.covered_audits).where(
+        AcceptBatch.project_id == project_id, AcceptBatch.id.in_(standing)))
+    return {int(i) for ids in lists if ids for i in ids}

@@ -43,12 +43,14 @@ class Scored:
 
 def score(state: ProjectState, served: ServedRows) -> Scored:
     """The answered audits against the live classifier's predictions (it never learned their labels)."""
+    # audits a standing accept-the-rest batch covered stand for the images it took, not the pool left
+    counted = served.audit & ~served.covered if served.covered is not None else served.audit
     with state.lock:
         probs = state.probs
         rows = [(state.position[int(i)], state.label_ids.index(int(h)), int(size)) for i, h, a, size in
-                zip(served.image_ids, served.human, served.audit, served.pool_size, strict=True)
+                zip(served.image_ids, served.human, counted, served.pool_size, strict=True)
                 if a and h in state.label_ids and int(i) in state.position]
-        skipped = [state.position[int(i)] for i, h, a in zip(served.image_ids, served.human, served.audit, strict=True)
+        skipped = [state.position[int(i)] for i, h, a in zip(served.image_ids, served.human, counted, strict=True)
                    if a and h < 0 and int(i) in state.skipped and int(i) in state.position]
         pool = state.pool_rows()
         version = state.classifier.version if state.classifier else None
