@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.config import Settings
-from core.errors import InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.service import Service
 from core.store.schema import CurrentLabel, Event, ServedItem
 from core.usecases.results import jsonable
@@ -221,3 +221,23 @@ def test_after_accept_the_rest_the_estimate_speaks_for_the_pool_left(pets) -> No
                                            and float(state.probs[state.position[i]].max()) >= 0.5)
     service.labeling.undo("pets", annotator="ann")
     assert service.labeling.estimate("pets").accuracy.answered == before.answered
+
+
+def test_accept_rest_accepts_only_the_count_that_was_confirmed(pets) -> None:  # type: ignore[no-untyped-def]
+    """The count a person confirmed travels with the confirmation: after someone labels in between,
+    the batch is refused whole (nothing accepted) and a fresh preview's count goes through."""
+    service, truth = pets
+    service.labeling.set_audit_share("pets", 0.5)
+    _label(service, truth, 20)
+    plan = service.labeling.accept_rest_preview("pets", min_confidence=0.5)
+    _label(service, truth, 5)  # another annotator, meanwhile
+    with pytest.raises(Conflict, match="nothing was accepted; preview again"):
+        service.labeling.accept_rest("pets", min_confidence=plan.min_confidence, expect_images=plan.images,
+                                     annotator="ann")
+    assert not _current(service, "model-accepted")
+    again = service.labeling.accept_rest_preview("pets", min_confidence=0.5)
+    done = service.labeling.accept_rest("pets", min_confidence=again.min_confidence, expect_images=again.images,
+                                        annotator="ann")
+    assert done.images == again.images == len(_current(service, "model-accepted"))
+    with pytest.raises(InvalidInput, match="expect_images"):
+        service.labeling.accept_rest("pets", expect_images=0, annotator="ann")

@@ -104,7 +104,9 @@ def cmd_accept_rest(args: argparse.Namespace, settings: Settings) -> int:
     if not args.yes and input("accept them? [y/N] ").strip().lower() not in ("y", "yes"):
         print("nothing accepted")
         return 1
-    print_json(labeling.accept_rest(args.project, annotator=args.user, **options))
+    # exactly what was shown: the threshold it named, and refused if the count changed meanwhile
+    print_json(labeling.accept_rest(args.project, annotator=args.user, min_confidence=plan.min_confidence,
+                                    expect_images=plan.images or None))
     return 0
 
 

@@ -40,11 +40,15 @@ def test_dashboard_shows_the_estimate_its_history_and_labels_saved(labeled_servi
 
 def test_accept_rest_asks_first_with_count_and_estimate(labeled_service: Service) -> None:
     _label_all_but(labeled_service, 4)
-    question, confirm = dashboard.ui_accept_preview(labeled_service, "p", 0.0, 0.0)
+    with pytest.raises(InvalidInput, match="preview first"):  # Confirm without a preview accepts nothing
+        dashboard.ui_accept(labeled_service, None)
+    question, confirm, shown = dashboard.ui_accept_preview(labeled_service, "p", 0.0, 0.0)
     assert "Accept <b>4</b> remaining pseudo-labels" in question and "estimated accuracy" in question
     assert confirm["visible"] is True and labeled_service.labeling.progress("p").labeled == 8  # nothing yet
-    done, confirm = dashboard.ui_accept(labeled_service, "p", 0.0, 0.0)
-    assert "Accepted 4 pseudo-labels" in done and confirm["visible"] is False
+    assert shown == {"project": "p", "min_confidence": 0.0, "images": 4}
+    assert dashboard._forget_preview()[1] is None  # a changed project or field drops what was shown
+    done, confirm, shown = dashboard.ui_accept(labeled_service, shown)
+    assert "Accepted 4 pseudo-labels" in done and confirm["visible"] is False and shown is None
     assert labeled_service.labeling.progress("p").labeled == 12
     assert "5%" in dashboard.ui_audit_share(labeled_service, "p", 5)
     with pytest.raises(InvalidInput):

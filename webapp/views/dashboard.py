@@ -10,6 +10,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
+from core.errors import InvalidInput
 from core.service import Service
 from core.usecases.browse.results import Dashboard
 from core.usecases.labeling.results import AcceptPreview, AccuracyEstimate, Interval
@@ -102,20 +103,32 @@ def _threshold(value: float | None) -> float | None:
 
 
 def ui_accept_preview(service: Service, project: str | None, min_confidence: float | None,
-                      target_accuracy: float | None, request: gr.Request | None = None) -> tuple[str, Any]:
-    plan = service.labeling.accept_rest_preview(need_project(project), min_confidence=_threshold(min_confidence),
+                      target_accuracy: float | None,
+                      request: gr.Request | None = None) -> tuple[str, Any, dict[str, Any] | None]:
+    """The preview, and what Confirm will accept: this project, the threshold the preview named and
+    its count (kept in the session, not read again from the fields)."""
+    name = need_project(project)
+    plan = service.labeling.accept_rest_preview(name, min_confidence=_threshold(min_confidence),
                                                 target_accuracy=_threshold(target_accuracy),
                                                 annotator=user_of(service, request))
-    return preview_text(plan), gr.update(visible=plan.images > 0)
+    shown = {"project": name, "min_confidence": plan.min_confidence, "images": plan.images} if plan.images else None
+    return preview_text(plan), gr.update(visible=plan.images > 0), shown
 
 
-def ui_accept(service: Service, project: str | None, min_confidence: float | None, target_accuracy: float | None,
-              request: gr.Request | None = None) -> tuple[str, Any]:
-    done = service.labeling.accept_rest(need_project(project), min_confidence=_threshold(min_confidence),
-                                        target_accuracy=_threshold(target_accuracy),
-                                        annotator=user_of(service, request))
+def ui_accept(service: Service, shown: dict[str, Any] | None,
+              request: gr.Request | None = None) -> tuple[str, Any, None]:
+    """Accept exactly what the preview showed; refused (nothing accepted) when the count changed since."""
+    if not shown:
+        raise InvalidInput("accept_rest: preview first (Accept the rest…), then confirm what it shows")
+    done = service.labeling.accept_rest(str(shown["project"]), min_confidence=float(shown["min_confidence"]),
+                                        expect_images=int(shown["images"]), annotator=user_of(service, request))
     return (f'<div id="cm-accept-done">Accepted {done.images:,} pseudo-labels (source model-accepted). '
-            "Undo in the Label tab reverses all of them.</div>", gr.update(visible=False))
+            "Undo in the Label tab reverses all of them.</div>", gr.update(visible=False), None)
+
+
+def _forget_preview() -> tuple[Any, None]:
+    """A changed project or field: the preview no longer holds, so Confirm goes until the next one."""
+    return gr.update(visible=False), None
 
 
 def ui_audit_share(service: Service, project: str | None, share: float | None,
@@ -166,10 +179,13 @@ def _accept_rest(ctx: Ctx) -> None:
             confirm = gr.Button("Confirm: accept them", variant="stop", visible=False, elem_id="cm-accept-confirm")
             set_share = gr.Button("Set audit share", elem_id="cm-audit-set")
         message = gr.HTML(elem_id="cm-accept-message")
+    shown = gr.State(None)  # what the last preview showed: Confirm accepts exactly that
     inputs = [ctx.project, min_confidence, target]
-    ask.click(ctx.fn(ui_accept_preview), inputs, [message, confirm], api_name="ui_accept_preview",
+    ask.click(ctx.fn(ui_accept_preview), inputs, [message, confirm, shown], api_name="ui_accept_preview",
               api_visibility="undocumented")
-    confirm.click(ctx.fn(ui_accept), inputs, [message, confirm], api_name="ui_accept_rest",
+    confirm.click(ctx.fn(ui_accept), [shown], [message, confirm, shown], api_name="ui_accept_rest",
                   api_visibility="undocumented")
+    for field in (ctx.project, min_confidence, target):
+        field.change(_forget_preview, None, [confirm, shown], api_visibility="private")
     set_share.click(ctx.fn(ui_audit_share), [ctx.project, share], [message], api_name="ui_audit_share",
                     api_visibility="undocumented")

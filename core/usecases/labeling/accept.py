@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.labeling import estimate as est
 from core.store.schema import AcceptBatch, CurrentLabel, Event, ServedItem, utcnow
 from core.usecases.labeling.annotate import ACCEPTED_SOURCE, DECISIONS
@@ -50,9 +50,10 @@ def preview(scored: Scored, *, min_confidence: float | None, target_accuracy: fl
 
 
 def accept(session: Session, state: ProjectState, plan: AcceptPreview, *, project_id: int,
-           user_id: int) -> tuple[Accepted, list[tuple[int, int]]]:
+           user_id: int, expect_images: int | None = None) -> tuple[Accepted, list[tuple[int, int]]]:
     """Record the batch: one `accept` event per image (source model-accepted) and its current label.
-    Returns the result and the (image_id, label_id) pairs for the live state."""
+    Returns the result and the (image_id, label_id) pairs for the live state. With `expect_images`
+    (the count someone confirmed), a different count now refuses the whole batch (Conflict)."""
     labeled = set(session.scalars(select(CurrentLabel.image_id).where(CurrentLabel.project_id == project_id)))
     audits = set(session.scalars(select(ServedItem.image_id).where(ServedItem.project_id == project_id,
                                                                    ServedItem.audit.is_(True))))
@@ -66,6 +67,10 @@ def accept(session: Session, state: ProjectState, plan: AcceptPreview, *, projec
         # the audits this batch's threshold would have taken: from now on they describe what was accepted
         covered = sorted(i for i in audits if i in state.position
                          and float(state.probs[state.position[i]].max()) >= plan.min_confidence)
+    if expect_images is not None and len(pairs) != expect_images:
+        raise Conflict(f"accept_rest: the preview you confirmed counted {expect_images:,} images; "
+                       f"{len(pairs):,} would be accepted now (labels or the classifier changed since): "
+                       "nothing was accepted; preview again")
     acc = plan.accuracy
     batch = AcceptBatch(project_id=project_id, user_id=user_id, images=len(pairs), min_confidence=plan.min_confidence,
                         estimate=acc.value, low=acc.low, high=acc.high, model_version=plan.model_version,

@@ -130,9 +130,14 @@ class Labeling:
                               target_accuracy=target_accuracy)
 
     def accept_rest(self, project: str, *, min_confidence: float | None = None, target_accuracy: float | None = None,
-                    annotator: str | None = None) -> Accepted:
+                    annotator: str | None = None, expect_images: int | None = None) -> Accepted:
         """Accept the remaining pseudo-labels (above the threshold the preview names) as one bulk
-        action: one event per image, source model-accepted; one undo reverses it. Admins only."""
+        action: one event per image, source model-accepted; one undo reverses it. Admins only.
+        `expect_images`: the count the person confirmed (the preview's); when the pool or the
+        classifier changed since, nothing is accepted (Conflict) and they preview again."""
+        if expect_images is not None and (isinstance(expect_images, bool) or not isinstance(expect_images, int)
+                                          or expect_images < 1):
+            raise InvalidInput(f"expect_images: a whole number >= 1, got {expect_images!r}")
         plan = self.accept_rest_preview(project, min_confidence=min_confidence, target_accuracy=target_accuracy,
                                         annotator=annotator)
         if not plan.images:
@@ -140,7 +145,7 @@ class Labeling:
                                f"{plan.min_confidence:.3f}; nothing to accept")
         with self._action(project, annotator, permission="manage_projects") as (act, state):
             done, pairs = accept.accept(act.session, state, plan, project_id=act.project_id,
-                                        user_id=act.annotator.id)
+                                        user_id=act.annotator.id, expect_images=expect_images)
             with state.lock:
                 for image_id, label_id in pairs:
                     state.set_label(image_id, label_id, accepted=True)
