@@ -172,6 +172,15 @@ def test_accept_rest_refuses_a_target_it_cannot_show_and_needs_an_admin(pets) ->
     service.team.add_user("anna", role="annotator", password="correct horse", annotator="boss")
     with pytest.raises(PermissionDenied, match="manage projects"):
         service.labeling.accept_rest("pets", annotator="anna")
+    with pytest.raises(InvalidInput, match="audit_share"):
+        service.labeling.set_audit_share("pets", None)  # type: ignore[arg-type]
+    service.team.add_user("lead", role="admin", password="correct horse", annotator="boss")
+    done = service.labeling.accept_rest("pets", min_confidence=0.5, annotator="lead")
+    service.team.set_role("lead", "annotator", annotator="boss")
+    with pytest.raises(PermissionDenied, match="manage projects"):  # a demoted admin cannot reverse the batch
+        service.labeling.undo("pets", annotator="lead")
+    service.team.set_role("lead", "admin", annotator="boss")
+    assert service.labeling.undo("pets", annotator="lead").images == done.images
 
 
 def test_cli_estimate_accept_rest_and_audit_share(pets, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

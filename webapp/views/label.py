@@ -92,8 +92,9 @@ def ui_undo(service: Service, project: str | None, request: gr.Request | None = 
     item = replace(service.labeling.item(project, undone.image_id, k=TOP_K), reason=Reason("undone", 0.0))
     ahead = [i for i in service.labeling.next_items(project, annotator=user, n=PREFETCH + 1, k=TOP_K)
              if i.image_id != item.image_id][:PREFETCH]
-    return view(service, project, [item, *ahead], annotator=user,
-                last=f"Undid your {undone.action} of #{undone.image_id}")
+    last = (f"Undid your accept-the-rest: {undone.images:,} images are back in the queue" if undone.images > 1
+            else f"Undid your {undone.action} of #{undone.image_id}")
+    return view(service, project, [item, *ahead], annotator=user, last=last)
 
 
 def ui_classes(service: Service, project: str | None) -> str:

@@ -23,7 +23,7 @@ from core.usecases.labeling.results import Accepted, AcceptPreview, AccuracyEsti
 from core.usecases.labeling.states import ProjectStates
 from core.usecases.labeling.suspects import find_suspects
 from core.usecases.results import Decided, Decision, Guess, Item, Progress, Reason, Suspects, Undone
-from core.usecases.team import events, leases
+from core.usecases.team import auth, events, leases
 
 MAX_ITEMS = 100      # items leased in one call (next_items n, decide next_n)
 MAX_TOP_K = 50       # guesses shown per item
@@ -105,7 +105,9 @@ class Labeling:
                           label=state.class_names.get(restored) if restored is not None else None)
 
     def _undo_batch(self, act: Action, state: ProjectState, batch: int) -> Undone:
-        """Undo a whole "accept the rest": every image it labeled goes back to the pool."""
+        """Undo a whole "accept the rest": every image it labeled goes back to the pool. It takes
+        the role accepting took (an admin demoted since cannot reverse thousands of labels)."""
+        auth.require(user=act.annotator.name, role=act.annotator.role, permission="manage_projects")
         last, removed = accept.undo_batch(act.session, project_id=act.project_id, user_id=act.annotator.id,
                                           batch_id=batch)
         with state.lock:
@@ -154,6 +156,8 @@ class Labeling:
 
     def set_audit_share(self, project: str, share: float, *, annotator: str | None = None) -> float:
         """The share (0..1) of served items that are blind random audits; 0 turns audits off."""
+        if share is None:
+            raise InvalidInput("audit_share: a number between 0 and 1 (0 turns audits off), got None")
         value = accept.check_fraction(share, field="audit_share")
         with self.context.action(project, annotator=annotator, permission="manage_projects") as act:
             row = act.require_project()
