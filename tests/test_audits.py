@@ -250,3 +250,18 @@ def test_accept_rest_accepts_only_the_count_that_was_confirmed(pets) -> None:  #
     assert done.images == again.images == len(_current(service, "model-accepted"))
     with pytest.raises(InvalidInput, match="expect_images"):
         service.labeling.accept_rest("pets", expect_images=0, annotator="ann")
+
+
+def test_the_audit_share_is_the_share_of_items_served(pets) -> None:  # type: ignore[no-untyped-def]
+    """An audit takes its slot's place (the slot's item is ranked again later): at share 1 every item
+    served is an audit, at 0.5 about half (an audit put in front of its slot's item made it s/(1+s))."""
+    service, truth = pets
+    service.labeling.set_audit_share("pets", 1.0)
+    assert all(r.audit for r in _served(service)) or not _served(service)
+    _label(service, truth, 10)
+    assert [r.audit for r in _served(service)] == [True] * 10
+    service.labeling.set_audit_share("pets", 0.5)
+    _label(service, truth, 120)
+    share = np.mean([r.audit for r in _served(service)[10:]])
+    assert 0.38 <= share <= 0.62, share
+    assert len(service.labeling.state("pets").next(1000)) == 497 - 130  # every unlabeled image stays queued

@@ -32,7 +32,8 @@ def estimate_html(found: AccuracyEstimate) -> str:
         text = (f"Estimated accuracy of the {found.pool:,} remaining pseudo-labels: no audit answered yet "
                 f"({found.audit_share:.0%} of the items served are blind random audits).")
     else:
-        text = f"Estimated accuracy of the {found.pool:,} remaining pseudo-labels: {interval_text(acc)}."
+        text = (f"Estimated accuracy of the {found.pool:,} remaining pseudo-labels: {interval_text(acc)}; "
+                f"{found.audit_share:.0%} of the items served are blind random audits.")
     saved = "" if found.labels_saved is None else (
         f' Labels saved against random order: <b id="cm-labels-saved">{found.labels_saved:,.0f}</b>.')
     return f'<div id="cm-estimate">{text}{saved}</div>'

@@ -169,9 +169,11 @@ class ProjectState:
         self.queue = ranked
 
     def _with_audits(self, ranked: list[Ranked]) -> list[Ranked]:
-        """Put blind audits into a share of the ranked slots: each goes in before the slot's item with
-        its reason and score (nothing tells it apart) and is drawn uniformly from the whole unlabeled
-        pool, skipped images included. Own rng, so the strategy's choices do not depend on the share."""
+        """Put blind audits into a share of the ranked slots: each takes the slot's place with its
+        reason and score (nothing tells it apart), so that share of the items served are audits (the
+        slot's item moves behind the ranked ones and is ranked again at the next refit), and is drawn
+        uniformly from the whole unlabeled pool, skipped images included. Own rng, so the strategy's
+        choices do not depend on the share."""
         slots = np.flatnonzero(audit_slots(len(ranked), share=self.audit_share, rng=self._audit_rng()))
         if not slots.size:
             return ranked
@@ -180,10 +182,14 @@ class ProjectState:
                   for s, i in zip(slots, drawn, strict=False)}
         taken = {a.image_id for a in audits.values()}
         out: list[Ranked] = []
+        displaced: list[Ranked] = []
         for k, r in enumerate(ranked):
-            out += [audits[k]] if k in audits else []
-            out += [r] if r.image_id not in taken else []
-        return out
+            if k in audits:
+                out.append(audits[k])
+                displaced += [r] if r.image_id not in taken else []
+            elif r.image_id not in taken:
+                out.append(r)
+        return out + displaced  # still queued (after the ranked ones) until the next ranking
 
     def _audit_rng(self, stream: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.project_id, int((self.labels >= 0).sum()), 13, stream])
