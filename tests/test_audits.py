@@ -265,3 +265,22 @@ def test_the_audit_share_is_the_share_of_items_served(pets) -> None:  # type: ig
     share = np.mean([r.audit for r in _served(service)[10:]])
     assert 0.38 <= share <= 0.62, share
     assert len(service.labeling.state("pets").next(1000)) == 497 - 130  # every unlabeled image stays queued
+
+
+def test_undoing_a_batch_gives_back_the_skips_it_took(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A skipped image that accept-the-rest took is skipped again after the undo, live as after a
+    restart (the live server had forgotten the skip: a narrower interval than the restarted one)."""
+    service, truth = pets
+    service.labeling.set_audit_share("pets", 1.0)
+    _label(service, truth, 10)
+    skipped = service.labeling.next_items("pets", annotator="ann", n=1)[0].image_id
+    service.labeling.decide("pets", image_id=skipped, action="skip", annotator="ann")
+    service.labeling.accept_rest("pets", min_confidence=0.0, annotator="ann")
+    service.labeling.undo("pets", annotator="ann")
+    live = service.labeling.estimate("pets").accuracy
+    assert live.skipped == 1 and skipped in service.labeling.state("pets").skipped
+    again = Service(Settings(db=service.context.settings.db))
+    try:
+        assert again.labeling.estimate("pets").accuracy == live
+    finally:
+        again.close()

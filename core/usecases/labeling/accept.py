@@ -4,7 +4,7 @@ become labels with source `model-accepted`, one event per image, all in one reco
 
 from __future__ import annotations
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput
@@ -128,3 +128,14 @@ def undo_batch(session: Session, *, project_id: int, user_id: int, batch_id: int
                            .order_by(Event.id.desc()).limit(1)).one()
     return last, removed
 
+
+def standing_skips(session: Session, *, project_id: int, image_ids: list[int]) -> dict[int, int]:
+    """image_id -> its latest skip event not undone, for these images (the queue's skip order)."""
+    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
+                                                 Event.undoes_event_id.is_not(None))
+    found: dict[int, int] = {}
+    for start in range(0, len(image_ids), CHUNK):
+        found.update(session.execute(select(Event.image_id, func.max(Event.id)).where(
+            Event.project_id == project_id, Event.action == "skip", Event.image_id.in_(image_ids[start:start + CHUNK]),
+            Event.id.not_in(undone)).group_by(Event.image_id)).tuples().all())
+    return found

@@ -110,9 +110,12 @@ class Labeling:
         auth.require(user=act.annotator.name, role=act.annotator.role, permission="manage_projects")
         last, removed = accept.undo_batch(act.session, project_id=act.project_id, user_id=act.annotator.id,
                                           batch_id=batch)
+        skips = accept.standing_skips(act.session, project_id=act.project_id, image_ids=removed)
         with state.lock:
             for image_id in removed:
                 state.set_label(image_id, None)
+                if image_id in skips:  # skipped before the batch took it: skipped again, as a restart has it
+                    state.skip(image_id, skips[image_id])
             self.states.after_change(state)
         return Undone(event_id=last.id, undid=last.undoes_event_id or 0, image_id=last.image_id, action="accept",
                       label=None, images=len(removed))
