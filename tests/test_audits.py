@@ -284,3 +284,21 @@ def test_undoing_a_batch_gives_back_the_skips_it_took(pets, tmp_path: Path) -> N
         assert again.labeling.estimate("pets").accuracy == live
     finally:
         again.close()
+
+
+def test_exported_accepted_labels_name_the_classifier_that_proposed_them(pets, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Provenance: a model-accepted row carries the classifier version its batch recorded, not the
+    latest prediction run's (made after more labels by a later classifier)."""
+    service, truth = pets
+    _label(service, truth, 20)
+    plan = service.labeling.accept_rest_preview("pets", min_confidence=0.9)
+    service.labeling.accept_rest("pets", min_confidence=0.9, annotator="ann")
+    _label(service, truth, 3)
+    service.embedding.predict("pets")
+    state = service.labeling.state("pets")
+    assert plan.model_version and state.classifier is not None and state.classifier.version != plan.model_version
+    service.exporting.export("pets", fmt="csv", out=tmp_path / "out", include="model")
+    rows = list(csv.DictReader((tmp_path / "out" / "labels.csv").open()))
+    accepted = {r["model_version"] for r in rows if r["source"] == "model-accepted"}
+    assert accepted == {plan.model_version}
+    assert {r["model_version"] for r in rows if r["source"] == "model"} != {plan.model_version}

@@ -12,12 +12,12 @@ from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, func, not_, or_, select
+from sqlalchemy import Select, and_, case, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from core.errors import InvalidInput
 from core.store import regions, repo
-from core.store.schema import CurrentLabel, Image, Instance, Prediction, User
+from core.store.schema import AcceptBatch, CurrentLabel, Event, Image, Instance, Prediction, User
 
 INCLUDES = ("all", "human", "model")  # which label sources may supply the label
 ACCEPTED = "model-accepted"  # pseudo-labels taken by "accept the rest": a model label, kept at any confidence
@@ -105,10 +105,16 @@ def count_records(session: Session, *, project_id: int, where: RecordFilter | No
 
 def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select:  # type: ignore[type-arg]
     annotator = aliased(User)
+    # an accepted pseudo-label's model is its batch's (the classifier that proposed it), looked up only
+    # for accepted rows: the CASE keeps the subquery off every other row of a million-image export
+    batch_model = case((CurrentLabel.source == ACCEPTED, select(AcceptBatch.model_version)
+                        .join(Event, Event.batch_id == AcceptBatch.id)
+                        .where(Event.id == CurrentLabel.event_id).scalar_subquery()), else_=None)
     query = (
         select(Image.id, Image.original_path, Image.file_path, Image.sha256, Image.width, Image.height,
                CurrentLabel.label_id, CurrentLabel.source, CurrentLabel.updated_at, annotator.name,
-               Prediction.label_id, Prediction.confidence, Prediction.created_at, CurrentLabel.policy)
+               Prediction.label_id, Prediction.confidence, Prediction.created_at, CurrentLabel.policy,
+               batch_model)
         .outerjoin(CurrentLabel, CurrentLabel.image_id == Image.id)
         .outerjoin(annotator, annotator.id == CurrentLabel.annotator_id)
         .outerjoin(Prediction, and_(Prediction.image_id == Image.id, Prediction.run_id == (run_id or -1)))
@@ -132,7 +138,7 @@ def _query(project_id: int, run_id: int | None, where: RecordFilter) -> Select: 
 
 def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # type: ignore[no-untyped-def]
     (image_id, path, file_path, sha, width, height, human_label, human_source, human_time, annotator,
-     model_label, confidence, model_time, policy) = row
+     model_label, confidence, model_time, policy, _) = row
     base = dict(image_id=image_id, path=path, file_path=file_path or "", sha256=sha or "",
                 width=width or 0, height=height or 0)
     if human_source == ACCEPTED:
@@ -153,10 +159,13 @@ def _record(row, names: dict[int, str], run, where: RecordFilter) -> Record:  # 
 def _accepted(base: dict[str, Any], row, names: dict[int, str], run, where: RecordFilter) -> Record:  # type: ignore[no-untyped-def]
     """An accepted pseudo-label: a model label (include all/model), with who accepted it and when."""
     label, _, when, annotator, predicted, confidence = row[6], row[7], row[8], row[9], row[10], row[11]
+    batch_model = row[14]
     if where.include == "human":
         return Record(**base, label=None, source=None, confidence=None, annotator=None, model_id=None,
                       model_version=None, timestamp=None)
+    # the classifier the batch recorded proposed it (the latest prediction run may be another one)
+    version = batch_model or (run.model_version if run else None)
     return Record(**base, label=names.get(label), source=ACCEPTED,
                   confidence=float(confidence) if predicted == label and confidence is not None else None,
                   annotator=annotator, model_id=run.model_id if run else None,
-                  model_version=run.model_version if run else None, timestamp=when)
+                  model_version=version, timestamp=when)
