@@ -106,11 +106,11 @@ def choose_threshold(confidence: np.ndarray, correct: np.ndarray, skipped_confid
     fixed-sequence testing (Learn then Test, Angelopoulos et al. 2021): the candidate thresholds (every
     `step`-th audit's confidence from the top, so each step down adds `step` audits, and 0) are tested
     from the highest down, and the first that fails ends the search; the answer is the last that
-    passed. Testing every threshold and keeping any that
-    passes would test many hypotheses at 2.5% each: with the pool exactly at the target everywhere
-    it accepted 7-12% of the time. The sequence starts at the highest threshold with enough audits
-    above it that an all-right sample could pass at all (a count, not an outcome), so that a few
-    top audits do not end it at once. None when no threshold passes."""
+    passed. Testing every threshold and keeping any that passes would test many hypotheses at 2.5%
+    each: with the pool exactly at the target everywhere it accepted 7-12% of the time. The sequence
+    starts at the highest threshold with enough audits above it that an all-right sample could pass
+    at all (a count, not an outcome), so that a few top audits do not end it at once. None when no
+    threshold passes."""
     ranked = np.sort(np.asarray(confidence, dtype=float))[::-1]
     step = max(THRESHOLD_STEP_MIN, ranked.size // THRESHOLD_STEPS)
     candidates = sorted({0.0, *ranked[step - 1:: step].tolist()}, reverse=True)

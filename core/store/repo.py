@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
 from core.store import bulk, embedding_counts, vectors
@@ -382,3 +382,9 @@ def label_counts(session: Session, *, project_id: int) -> list[tuple[int, str, i
         .group_by(CurrentLabel.label_id, CurrentLabel.source)
     )
     return [(label_id, source, count) for label_id, source, count in rows]
+
+
+def undone_events(*, project_id: int) -> Select:  # type: ignore[type-arg]
+    """The ids of the project's events an undo reversed (a subquery for `Event.id.not_in(...)`)."""
+    return select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
+                                               Event.undoes_event_id.is_not(None))

@@ -275,3 +275,21 @@ def test_the_train_endpoint_names_a_bad_number(service, fields: dict, named: str
     with pytest.raises(InvalidInput, match=named):
         ui_start_train(service, "c", "student", "mobilenetv3_small_100", **fields)
     assert len(service.jobs.list()) == before
+
+
+def test_a_failed_web_training_job_reaches_the_page_as_a_clipmark_error(project_db: str, tmp_path: Path) -> None:
+    """The job's error goes through the web app's one ClipmarkError -> gr.Error path (ctx.fn's
+    to_gr_error, which HTML-escapes it: it can name classes), not a raw gr.Error."""
+    from core.errors import ClipmarkError
+    from webapp.views.export import ui_wait_train
+    from webapp.wiring import to_gr_error
+
+    service = copied_service(project_db, tmp_path)
+    try:
+        service.projects.create("<b>empty</b>", classes=["<i>a</i>", "b"])
+        job = service.training.start_train("<b>empty</b>", kind="head", holdout=0.0)
+        with pytest.raises(ClipmarkError, match="training failed") as caught:
+            ui_wait_train(service, job.job_id)
+        assert "<b>empty</b>" in str(caught.value) and "<b>" not in to_gr_error(caught.value).message
+    finally:
+        service.close()

@@ -6,14 +6,13 @@ accuracy, per-class table, confusion matrix) and the zipped model folder to down
 
 from __future__ import annotations
 
-import html
 import math
 import time
 from typing import Any
 
 import gradio as gr
 
-from core.errors import InvalidInput
+from core.errors import ClipmarkError, InvalidInput
 from core.service import Service
 from core.usecases.exporting.results import FORMATS, INCLUDES, MASKS, STATUSES
 from core.usecases.results import markdown_text as md
@@ -100,8 +99,8 @@ def ui_wait_train(service: Service, job_id: str,
         time.sleep(POLL_S)
         job = service.jobs.get(job_id, annotator=user)
     report = (job.result or {}).get("train")
-    if job.error:  # gr.Error renders HTML, and the message can name classes or files
-        raise gr.Error(html.escape(job.error, quote=False), title="Training failed", print_exception=False)
+    if job.error:  # through ctx.fn's to_gr_error, which escapes it (it can name classes or files)
+        raise ClipmarkError(f"training failed: {job.error}")
     if not isinstance(report, TrainReport):
         notes = md(" ".join(job.notes))
         return f"The training job was {job.status}; no model was written. {notes}", None, None, ""

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.errors import Conflict, InvalidInput
 from core.labeling import estimate as est
+from core.store import repo
 from core.store.schema import AcceptBatch, CurrentLabel, Event, ServedItem, utcnow
 from core.usecases.labeling.annotate import ACCEPTED_SOURCE, DECISIONS
 from core.usecases.labeling.estimates import Scored, interval
@@ -97,8 +98,7 @@ def _insert(session: Session, pairs: list[tuple[int, int]], *, project_id: int, 
 
 def latest_batch(session: Session, *, project_id: int, user_id: int) -> int | None:
     """The bulk action this user's latest decision not undone yet belongs to (None: a single one)."""
-    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
-                                                 Event.undoes_event_id.is_not(None))
+    undone = repo.undone_events(project_id=project_id)
     return session.scalar(select(Event.batch_id).where(
         Event.project_id == project_id, Event.annotator_id == user_id, Event.action.in_(DECISIONS),
         Event.id.not_in(undone)).order_by(Event.id.desc()).limit(1))
@@ -108,8 +108,7 @@ def undo_batch(session: Session, *, project_id: int, user_id: int, batch_id: int
     """Undo every event of the batch (one undo event each); the current label goes back to none
     where the accepted label is still current (an image labeled since keeps its later label).
     Returns the last undo event and the images whose label was removed."""
-    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
-                                                 Event.undoes_event_id.is_not(None))
+    undone = repo.undone_events(project_id=project_id)
     targets = session.execute(select(Event.id, Event.image_id, Event.label_after_id).where(
         Event.batch_id == batch_id, Event.id.not_in(undone))).all()
     current = set(session.scalars(select(CurrentLabel.event_id).where(
@@ -131,8 +130,7 @@ def undo_batch(session: Session, *, project_id: int, user_id: int, batch_id: int
 
 def standing_skips(session: Session, *, project_id: int, image_ids: list[int]) -> dict[int, int]:
     """image_id -> its latest skip event not undone, for these images (the queue's skip order)."""
-    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
-                                                 Event.undoes_event_id.is_not(None))
+    undone = repo.undone_events(project_id=project_id)
     found: dict[int, int] = {}
     for start in range(0, len(image_ids), CHUNK):
         found.update(session.execute(select(Event.image_id, func.max(Event.id)).where(

@@ -108,8 +108,7 @@ def undo_last(session: Session, *, project_id: int, user_id: int) -> tuple[Event
     """Undo this user's latest decision that is not undone yet. Refused when someone else has
     changed that image since: undo never undoes another person's work. Queries only this user's
     latest decision and that image's later events, not the project's whole history."""
-    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
-                                                 Event.undoes_event_id.is_not(None))
+    undone = repo.undone_events(project_id=project_id)
     target = session.scalar(
         select(Event).where(Event.project_id == project_id, Event.annotator_id == user_id,
                             Event.action.in_(DECISIONS), Event.id.not_in(undone))

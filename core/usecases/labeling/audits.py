@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from core.store import repo
 from core.store.schema import AcceptBatch, CurrentLabel, Event, ServedItem, utcnow
 from core.usecases.labeling.queue import ProjectState, Ranked
 
@@ -63,7 +64,7 @@ class ServedRows:
     human: np.ndarray       # (M,) label_id of the human label now, -1 unanswered
     labels_then: np.ndarray  # (M,) human labels in the project when it was answered (-1 unanswered)
     pool_size: np.ndarray   # (M,) unlabeled pool when it was served
-    covered: np.ndarray | None = None  # (M,) bool: an audit a standing accept-the-rest batch took the like of
+    covered: np.ndarray     # (M,) bool: an audit a standing accept-the-rest batch took the like of
 
 
 def served_rows(session: Session, *, project_id: int) -> ServedRows:
@@ -91,8 +92,7 @@ def served_rows(session: Session, *, project_id: int) -> ServedRows:
 def covered_audits(session: Session, *, project_id: int) -> set[int]:
     """The audits that batches still standing (an accept event of theirs not undone) covered: at or
     above their threshold when accepted, so they stand for the accepted images, not the pool left."""
-    undone = select(Event.undoes_event_id).where(Event.project_id == project_id, Event.action == "undo",
-                                                 Event.undoes_event_id.is_not(None))
+    undone = repo.undone_events(project_id=project_id)
     standing = select(Event.batch_id).where(Event.project_id == project_id, Event.batch_id.is_not(None),
                                             Event.action == "accept", Event.id.not_in(undone))
     lists = session.scalars(select(AcceptBatch.covered_audits).where(

@@ -44,7 +44,7 @@ class Scored:
 def score(state: ProjectState, served: ServedRows) -> Scored:
     """The answered audits against the live classifier's predictions (it never learned their labels)."""
     # audits a standing accept-the-rest batch covered stand for the images it took, not the pool left
-    counted = served.audit & ~served.covered if served.covered is not None else served.audit
+    counted = served.audit & ~served.covered
     with state.lock:
         probs = state.probs
         rows = [(state.position[int(i)], state.label_ids.index(int(h)), int(size)) for i, h, a, size in

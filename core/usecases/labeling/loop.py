@@ -170,8 +170,7 @@ class Labeling:
 
     def _score(self, state: ProjectState, served: estimates.ServedRows) -> estimates.Scored:
         key = (state.labels_version, state.classifier.version if state.classifier else None,
-               served.human.tobytes(), len(state.skipped),
-               served.covered.tobytes() if served.covered is not None else b"")
+               served.human.tobytes(), len(state.skipped), served.covered.tobytes())
         cached = self._scored.get(state.project_id)
         if cached is None or cached[0] != key:
             cached = (key, estimates.score(state, served))

@@ -137,10 +137,7 @@ class Training:
         """Make an exported model the project's classifier: its probabilities on every image become the
         prediction run ("exported:<name>"), and the folder is remembered in the project's settings
         (`predict_exported` runs it again, e.g. after an import)."""
-        if annotator is not None:  # the role first: the folder's answer is for those who may choose one
-            with self.context.action(project, annotator=annotator, permission="manage_projects", write=False):
-                pass
-        return self._predict(project, annotator=annotator, folder=self._model_folder(model, annotator=annotator))
+        return self._predict(project, annotator=annotator, model=model)
 
     def _model_folder(self, model: str | Path, *, annotator: str | None) -> str:
         """The resolved folder. A person acting through the web app names only a model the web app
@@ -162,12 +159,13 @@ class Training:
 
     def predict_exported(self, project: str, *, annotator: str | None = None) -> PredictSummary:
         """Store the project's exported classifier's probabilities on every image as a prediction run."""
-        return self._predict(project, annotator=annotator, folder=None)
+        return self._predict(project, annotator=annotator, model=None)
 
-    def _predict(self, project: str, *, annotator: str | None, folder: str | None) -> PredictSummary:
+    def _predict(self, project: str, *, annotator: str | None, model: str | Path | None) -> PredictSummary:
         with self.context.action(project, annotator=annotator, permission="manage_projects") as act:
-            row = act.require_project()
-            folder = folder or (row.settings or {}).get("classifier_dir")
+            row = act.require_project()  # the role is checked first: the folder's answer is for those who may
+            folder = (self._model_folder(model, annotator=annotator) if model is not None
+                      else (row.settings or {}).get("classifier_dir"))
             if not folder:
                 raise InvalidInput(f"project '{project}' has no exported classifier; set one with "
                                    "`clipmark set-classifier --model DIR`")
