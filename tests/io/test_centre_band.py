@@ -37,13 +37,11 @@ def test_the_centre_square_is_what_the_preprocessing_sees_either_way() -> None:
     at most: well under what one grey level x the normalisation makes."""
     image = picture(2000, 100)
     cut = preprocess(image, CONFIG)
-    whole = preprocess(image.resize(image.size), CONFIG)  # a copy: the same pixels
     assert cut.shape == (3, 224, 224)
     reference = np.asarray(image.crop((950, 0, 1050, 100)).resize((224, 224), Image.Resampling.BICUBIC),
                            dtype=np.float32) / 255.0
     expected = ((reference - np.asarray(CONFIG["mean"], np.float32)) / np.asarray(CONFIG["std"], np.float32))
     assert np.abs(cut - expected.transpose(2, 0, 1)).max() < 0.1
-    assert np.array_equal(cut, whole)
 
 
 def test_a_two_million_pixel_line_is_preprocessed_in_bounded_memory() -> None:
